@@ -1,0 +1,5 @@
+"""``python -m edgedenoise`` runs the CLI."""
+
+from .cli import main
+
+main()

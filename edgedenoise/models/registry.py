@@ -1,0 +1,143 @@
+"""Model registry: variants registered by name, the only public constructors.
+
+``create_model(name, **overrides)`` builds an ``nn.Module`` that carries its contract as ``model.cfg``
+(:class:`edgedenoise.runtime.contract.ModelCfg`); ``list_models()`` returns the registered names. Family
+aliases (``rednet`` -> ``rednet30``, ``memnet`` -> ``memnet_m6r6``) are what the CLI takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..runtime.contract import ModelCfg
+from ..runtime.errors import UnknownModelError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_ALIASES: dict[str, str] = {"rednet": "rednet30", "memnet": "memnet_m6r6"}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: register a factory under its function name."""
+    if fn.__name__ in _REGISTRY:
+        raise ValueError(f"model {fn.__name__!r} registered twice")
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def resolve_name(name: str) -> str:
+    """Map an alias to its registered name.
+
+    Raises:
+        UnknownModelError: ``name`` is neither registered nor an alias.
+    """
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        raise UnknownModelError(
+            f"unknown model {name!r}; choose one of: {', '.join(list_models())} "
+            f"(aliases: {', '.join(sorted(_ALIASES))})"
+        )
+    return key
+
+
+def list_models() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def aliases() -> dict[str, str]:
+    """Family aliases accepted wherever a model name is: ``{alias: name}``."""
+    return dict(_ALIASES)
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build a registered model with random weights.
+
+    Args:
+        name: a name from :func:`list_models` or an alias (``rednet``, ``memnet``).
+        **overrides: constructor arguments of the variant, e.g. ``in_channels=3`` or ``features=8``.
+
+    Returns:
+        ``nn.Module`` mapping ``(N, C, H, W) float32`` in the model's value range to the same shape; it has
+        a ``cfg`` attribute (:class:`ModelCfg`). H and W must be multiples of ``cfg.size_multiple``.
+
+    Raises:
+        UnknownModelError: unknown name. TypeError: an override the variant does not take.
+    """
+    model = _REGISTRY[resolve_name(name)](**overrides)
+    # What it takes to rebuild this module (saved beside weights); the trained-noise label lives in cfg.
+    model.build_overrides = {k: v for k, v in overrides.items() if k != "noise"}  # type: ignore[assignment]
+    return model
+
+
+def model_cfg(model: nn.Module) -> ModelCfg:
+    """The :class:`ModelCfg` a registered model carries (unwrapping DDP).
+
+    Raises:
+        TypeError: ``model`` was not built by :func:`create_model`.
+    """
+    core = getattr(model, "module", model)
+    cfg = getattr(core, "cfg", None)
+    if not isinstance(cfg, ModelCfg):
+        raise TypeError(f"{type(core).__name__} has no ModelCfg; build models with create_model()")
+    return cfg
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Size of a model: trainable parameters and multiply-accumulates per input pixel."""
+
+    params: int
+    macs_per_pixel: float
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters (shared weights counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs_per_pixel(model: nn.Module, size: int = 64) -> float:
+    """Multiply-accumulates per input pixel of the Conv/ConvTranspose layers, measured with hooks.
+
+    Runs one forward pass on a ``(1, C, size, size)`` input (``size`` must respect ``cfg.size_multiple``).
+    A Conv2d costs ``out_elements * (C_in / groups) * kh * kw``; a ConvTranspose2d costs
+    ``in_elements * (C_out / groups) * kh * kw``. A weight-shared layer counts every time it runs.
+    Normalisation, activations, additions and biases are not counted.
+    """
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size  # type: ignore[misc]
+        if isinstance(mod, nn.ConvTranspose2d):
+            total += inp[0].numel() * (mod.out_channels // mod.groups) * kh * kw
+        else:
+            assert isinstance(mod, nn.Conv2d)
+            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+
+    handles = [
+        m.register_forward_hook(hook)  # type: ignore[arg-type]
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
+    cfg = model_cfg(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, cfg.in_channels, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total / float(size * size)
+
+
+def model_stats(name: str, **overrides: Any) -> ModelStats:
+    """Parameters and MACs per pixel of a registered model (built with random weights)."""
+    model = create_model(name, **overrides)
+    return ModelStats(count_params(model), count_macs_per_pixel(model))

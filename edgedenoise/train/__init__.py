@@ -1,0 +1,14 @@
+"""Training: configs (YAML -> frozen dataclasses) and the Trainer loop (needs torch)."""
+
+from .config import DataConfig, NoiseConfig, OptimConfig, TrainConfig, config_from_dict, load_config
+from .trainer import train
+
+__all__ = [
+    "DataConfig",
+    "NoiseConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "train",
+]

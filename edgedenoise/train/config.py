@@ -1,0 +1,147 @@
+"""Training configuration: one YAML file per experiment, loaded into frozen dataclasses.
+
+Unknown keys are rejected (with the valid ones listed); the resolved config is written into the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..runtime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where clean images come from and how patches are cut.
+
+    ``val_holdout`` images (the last ones of the sorted training folder) are kept out of training and used
+    for validation PSNR at ``val_sigma`` (fixed noise seed), unless ``val_dir`` names another folder. Test
+    sets (Set12, BSD68, ...) must not be used to select checkpoints.
+    """
+
+    train_dir: str = "../shared/data/Train400"
+    in_channels: int = 1
+    patch_size: int = 50
+    batch_size: int = 16
+    val_dir: str | None = None
+    val_holdout: int = 8
+    val_sigma: float = 25.0
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Noise added on the fly: ``awgn`` (sigma: σ), ``awgn_blind`` (sigma: [min, max]), ``poisson_gaussian``."""
+
+    kind: str = "awgn_blind"
+    sigma: Any = field(default_factory=lambda: [0.0, 55.0])
+    a: float = 0.01
+    b: float = 0.0004
+    clip: bool = False
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and schedule.
+
+    ``name``: ``adam`` (RED-Net) or ``sgd`` (MemNet, with momentum and gradient clipping). The learning rate
+    warms up linearly for ``warmup_steps``, then follows ``schedule`` (``cosine`` to ``min_lr``, ``step``:
+    x0.1 at 50 % and 75 %, or ``constant``) over the run's progress (see :class:`TrainConfig`).
+    """
+
+    name: str = "adam"
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    schedule: str = "cosine"
+    warmup_steps: int = 100
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One experiment.
+
+    ``steps`` is the schedule length; ``time_budget_min`` (if > 0) ends the run early on wall time, and the
+    schedule then follows ``progress = max(step / steps, elapsed / budget)`` so the learning rate still
+    anneals fully before the budget runs out (useful on slow machines). ``multi_supervision`` (MemNet) is
+    the weight α of the final output's loss; the per-block outputs share 1 - α (Tai et al. 2017, Eq. 9).
+    """
+
+    model: str = "rednet30"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 10000
+    time_budget_min: float = 0.0
+    val_every: int = 250
+    ckpt_every: int = 100
+    log_every: int = 20
+    seed: int = 0
+    out_dir: str = "runs/exp"
+    amp: bool = True
+    threads: int = 0
+    multi_supervision: float = 1.0
+    tensorboard: bool = False
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {unknown} in {where or 'config'}; valid keys: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        sub = (
+            {"data": DataConfig, "noise": NoiseConfig, "optim": OptimConfig}.get(name)
+            if cls is TrainConfig
+            else None
+        )
+        kwargs[name] = _build(sub, value, f"{where}{name}.") if sub else value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a mapping (e.g. parsed YAML).
+
+    Raises:
+        ConfigError: unknown keys (named, with the valid ones) or a non-mapping section.
+    """
+    return _build(TrainConfig, data, "")
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a YAML config file; ``overrides`` replace top-level keys (e.g. ``out_dir``, ``steps``).
+
+    Raises:
+        ConfigError: missing file, invalid YAML, or unknown keys.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(data)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain-dict form of a config (what is saved as ``config.resolved.yaml`` and in checkpoints)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,323 @@
+"""The training loop: patches + on-the-fly noise -> MSE, Adam or SGD, validation, checkpoints, resume, DDP.
+
+Run it with ``edgedenoise train CONFIG.yaml`` or :func:`train`. Under ``torchrun`` (``WORLD_SIZE`` > 1) it
+runs DistributedDataParallel (NCCL on CUDA, gloo on the CPU); every rank draws its own patches
+(seed + rank) and rank 0 alone validates, logs and writes checkpoints.
+
+A run folder holds ``config.resolved.yaml``, ``log.csv``, ``last.pt`` (resumable), ``best.pt`` (best
+validation PSNR) and ``best.safetensors`` (the weights, ready to ship). Checkpoints describe themselves:
+``{arch, cfg, state_dict, metrics, config, git_rev, ...}`` and load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..data.noise import make_noise, noise_label
+from ..data.patches import PatchSampler, load_folder
+from ..models import create_model, model_cfg, save_weights
+from ..runtime.errors import ConfigError
+from ..runtime.imageio import list_images
+from ..runtime.metrics import awgn, psnr, quantize8
+from .config import TrainConfig, config_to_dict
+
+
+def git_revision() -> str:
+    """The repository's HEAD commit (``+dirty`` if modified), or ``unknown`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if rev.returncode:
+            return "unknown"
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Learning rate at ``step`` given run ``progress`` in [0, 1] (see :class:`OptimConfig`)."""
+    o = cfg.optim
+    if o.warmup_steps and step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    p = min(max(progress, 0.0), 1.0)
+    if o.schedule == "cosine":
+        return o.min_lr + (o.lr - o.min_lr) * 0.5 * (1 + math.cos(math.pi * p))
+    if o.schedule == "step":
+        return o.lr * (0.1 if p >= 0.5 else 1.0) * (0.1 if p >= 0.75 else 1.0)
+    if o.schedule == "constant":
+        return o.lr
+    raise ConfigError(f"unknown optim.schedule {o.schedule!r}; use cosine, step or constant")
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_dist(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+class Validator:
+    """Validation PSNR on fixed noisy images (σ = ``sigma``, seed per image index): the model's own input.
+
+    Args:
+        images: ``(C, H, W)`` float32 clean images in [0, 1].
+        sigma: AWGN σ on the 0-255 scale.
+        size_multiple: images are cropped to a multiple of it.
+    """
+
+    def __init__(self, images: list[np.ndarray], sigma: float, size_multiple: int = 1) -> None:
+        self.clean, self.noisy = [], []
+        for i, im in enumerate(images):
+            h = im.shape[1] - im.shape[1] % size_multiple
+            w = im.shape[2] - im.shape[2] % size_multiple
+            c = im[:, :h, :w]
+            self.clean.append(c)
+            self.noisy.append(awgn(c, sigma, seed=1000 + i))
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module, device: torch.device) -> float:
+        """Mean PSNR (dB, 8-bit protocol) of ``model`` over the validation images."""
+        was = model.training
+        model.eval()
+        scores = []
+        for c, n in zip(self.clean, self.noisy, strict=True):
+            out = model(torch.from_numpy(n)[None].to(device)).float().cpu().numpy()[0]
+            scores.append(psnr(quantize8(out), quantize8(c)))
+        model.train(was)
+        return float(np.mean(scores))
+
+
+def _loss(
+    net: nn.Module, core: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    if alpha < 1.0 and hasattr(core, "forward_all"):
+        out, preds = net(noisy, return_all=True)  # through DDP's forward, so gradients are synchronised
+        aux = sum(nn.functional.mse_loss(p, clean) for p in preds) / len(preds)
+        return alpha * nn.functional.mse_loss(out, clean) + (1 - alpha) * aux
+    return nn.functional.mse_loss(net(noisy), clean)
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg.model`` and return ``{"best_psnr", "best_step", "steps", "wall_s", "run_dir"}``.
+
+    Args:
+        cfg: the experiment.
+        resume: a ``last.pt`` to continue from (model, optimiser, sampler and noise RNG state, step, clock).
+        progress: show a tqdm bar (rank 0 only).
+
+    Raises:
+        ConfigError: bad optimiser/schedule names or data settings. InvalidInputError: unreadable images.
+    """
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
+    dd = _init_dist(device)
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    run_dir = Path(cfg.out_dir)
+    noise = make_noise(cfg.noise.kind, cfg.noise.sigma, cfg.noise.a, cfg.noise.b, cfg.noise.clip)
+    model = create_model(cfg.model, noise=noise_label(noise), **cfg.model_overrides).to(device)
+    mcfg = model_cfg(model)
+    if cfg.data.patch_size % mcfg.size_multiple:
+        raise ConfigError(f"data.patch_size {cfg.data.patch_size} must be a multiple of {mcfg.size_multiple}")
+
+    files = list_images(cfg.data.train_dir)
+    if cfg.data.val_dir:
+        val_files = list_images(cfg.data.val_dir)
+    else:
+        if cfg.data.val_holdout >= len(files):
+            raise ConfigError(f"data.val_holdout={cfg.data.val_holdout} leaves no training images")
+        val_files = files[len(files) - cfg.data.val_holdout :]
+        files = files[: len(files) - cfg.data.val_holdout]
+    sampler = PatchSampler(
+        load_folder(cfg.data.train_dir, mcfg.in_channels, files),
+        cfg.data.patch_size,
+        seed=cfg.seed * 1000 + dd.rank,
+    )
+    validator = (
+        Validator(
+            load_folder("validation", mcfg.in_channels, val_files), cfg.data.val_sigma, mcfg.size_multiple
+        )
+        if dd.main
+        else None
+    )
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + dd.rank)
+
+    o = cfg.optim
+    if o.name == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=o.lr, weight_decay=o.weight_decay
+        )
+    elif o.name == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    else:
+        raise ConfigError(f"unknown optim.name {o.name!r}; use adam or sgd")
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    step, best, best_step, elapsed_before = 0, -math.inf, -1, 0.0
+    if resume:
+        ck = torch.load(resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["state_dict"])
+        opt.load_state_dict(ck["optimizer"])
+        sampler.set_state(ck["sampler_state"])
+        gen.set_state(ck["noise_rng"])
+        step, best, best_step = ck["step"], ck["metrics"]["best_psnr"], ck["metrics"]["best_step"]
+        elapsed_before = ck["metrics"]["wall_s"]
+    net: nn.Module = model
+    if dd.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    log_f = None
+    writer = None
+    if dd.main:
+        import yaml
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.resolved.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        new_log = not (run_dir / "log.csv").exists() or not resume
+        log_f = open(run_dir / "log.csv", "w" if new_log else "a", newline="")  # noqa: SIM115
+        log = csv.writer(log_f)
+        if new_log:
+            log.writerow(["step", "loss", "lr", "val_psnr", "wall_s"])
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(run_dir / "tb"))
+
+    def checkpoint(path: Path, wall: float) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(
+            {
+                "arch": mcfg.arch,
+                "cfg": mcfg.to_json(),
+                "overrides": dict(cfg.model_overrides),
+                "state_dict": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "sampler_state": sampler.state(),
+                "noise_rng": gen.get_state(),
+                "step": step,
+                "metrics": {"best_psnr": best, "best_step": best_step, "wall_s": wall},
+                "config": config_to_dict(cfg),
+                "git_rev": git_revision(),
+            },
+            tmp,
+        )
+        tmp.replace(path)
+
+    t0 = time.time() - elapsed_before
+    bar = None
+    if progress and dd.main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc=cfg.model, dynamic_ncols=True)
+    budget_s = cfg.time_budget_min * 60.0
+    run_loss = 0.0
+    net.train()
+    while step < cfg.steps:
+        wall = time.time() - t0
+        prog = max(step / cfg.steps, wall / budget_s if budget_s else 0.0)
+        if prog >= 1.0:
+            break
+        lr = lr_at(cfg, step, prog)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        clean = sampler.batch(cfg.data.batch_size)
+        noisy = noise(clean, gen)
+        clean, noisy = clean.to(device, non_blocking=True), noisy.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            loss = _loss(net, model, noisy, clean, cfg.multi_supervision)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if o.grad_clip > 0:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        run_loss += float(loss.detach())
+        if not dd.main:
+            continue
+        if bar is not None:
+            bar.update(1)
+        val = ""
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            assert validator is not None
+            v = validator(model, device)
+            val = f"{v:.3f}"
+            if v > best:
+                best, best_step = v, step
+                checkpoint(run_dir / "best.pt", time.time() - t0)
+                save_weights(model, run_dir / "best.safetensors", {"step": str(step), "val_psnr": val})
+            if writer is not None:
+                writer.add_scalar("val_psnr", v, step)
+        if step % cfg.log_every == 0 or val:
+            n = cfg.log_every if step % cfg.log_every == 0 else 1
+            log.writerow([step, f"{run_loss / n:.6g}", f"{lr:.3g}", val, f"{time.time() - t0:.1f}"])
+            assert log_f is not None
+            log_f.flush()
+            if bar is not None:
+                bar.set_postfix(loss=f"{run_loss / n:.2e}", lr=f"{lr:.1e}", best=f"{best:.2f}")
+            if writer is not None:
+                writer.add_scalar("loss", run_loss / n, step)
+            run_loss = 0.0
+        if step % cfg.ckpt_every == 0:
+            checkpoint(run_dir / "last.pt", time.time() - t0)
+
+    wall = time.time() - t0
+    if dd.main:
+        assert validator is not None
+        v = validator(model, device)
+        if v > best:
+            best, best_step = v, step
+            checkpoint(run_dir / "best.pt", wall)
+            save_weights(model, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{v:.3f}"})
+        checkpoint(run_dir / "last.pt", wall)
+        if bar is not None:
+            bar.close()
+        if log_f is not None:
+            log_f.close()
+        if writer is not None:
+            writer.close()
+    if dd.world > 1:
+        dist.barrier()
+    return {"best_psnr": best, "best_step": best_step, "steps": step, "wall_s": wall, "run_dir": str(run_dir)}

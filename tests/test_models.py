@@ -1,0 +1,104 @@
+"""Registry-driven tests: every registered model, tiny widths, odd sizes, gradients, counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from edgedenoise.models import count_macs_per_pixel, count_params, create_model, list_models, resolve_name
+from edgedenoise.runtime.errors import UnknownModelError
+
+EXPECTED = {"rednet10", "rednet20", "rednet30", "rednet30_s2", "memnet_m6r6", "memnet_m4r4"}
+
+
+def _pad(x: torch.Tensor, m: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, (-w) % m, 0, (-h) % m), mode="reflect")
+
+
+def test_registry_has_the_issue_models() -> None:
+    assert set(list_models()) >= EXPECTED
+    assert resolve_name("rednet") == "rednet30"
+    assert resolve_name("memnet") == "memnet_m6r6"
+    with pytest.raises(UnknownModelError, match="unknown model 'rednet31'.*rednet30"):
+        create_model("rednet31")
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_shape_grad_finite(name: str, in_channels: int) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, features=8, in_channels=in_channels)
+    cfg = model.cfg
+    assert cfg.in_channels == in_channels and cfg.arch == name
+    x = torch.rand(1, in_channels, 37, 53)
+    xp = _pad(x, cfg.size_multiple)
+    model.train()
+    y = model(xp)
+    assert y.shape == xp.shape
+    assert y[..., :37, :53].shape == x.shape
+    assert torch.isfinite(y).all()
+    y.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_residual_contract(name: str) -> None:
+    """The model returns an image estimate: zeroing the last layer makes it the identity."""
+    model = create_model(name, features=8).eval()
+    last = model.deconvs[-1] if hasattr(model, "deconvs") else model.reconnet[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    x = torch.rand(1, 1, 24, 24)
+    torch.testing.assert_close(model(x), x)
+
+
+def test_rednet30_counts_match_hand_computation() -> None:
+    model = create_model("rednet30")
+    f, c, k = 64, 1, 9
+    conv_first = k * c * f + f
+    hidden = k * f * f + f
+    deconv_last = k * f * c + c
+    assert count_params(model) == conv_first + 14 * hidden + 14 * hidden + deconv_last == 1_035_201
+    macs = k * c * f + 28 * k * f * f + k * f * c
+    assert count_macs_per_pixel(model, 32) == macs == 1_033_344
+
+
+def test_rednet30_s2_quarter_macs() -> None:
+    s1 = count_macs_per_pixel(create_model("rednet30"), 32)
+    s2 = count_macs_per_pixel(create_model("rednet30_s2"), 32)
+    assert s2 == pytest.approx(s1 / 4)
+    assert create_model("rednet30_s2").cfg.size_multiple == 2
+
+
+def test_memnet_m6r6_counts_match_hand_computation() -> None:
+    model = create_model("memnet_m6r6")
+    f, c, k, m_blocks, r = 64, 1, 9, 6, 6
+    fenet = k * c * f + f
+    recursive = 2 * (k * f * f + f) + r * 2 * (2 * f)  # shared convs + per-recursion BN (weight, bias)
+    gates = sum(2 * (r + m) * f + (r + m) * f * f + f for m in range(1, m_blocks + 1))
+    recon = 2 * f + k * f * c + c
+    assert count_params(model) == fenet + m_blocks * recursive + gates + recon + m_blocks == 694_855
+    macs = (
+        k * c * f
+        + m_blocks * r * 2 * k * f * f
+        + sum((r + m) * f * f for m in range(1, 7))
+        + m_blocks * k * f * c
+    )
+    assert count_macs_per_pixel(model, 32) == macs == 2_891_712
+
+
+def test_memnet_shares_recursion_weights() -> None:
+    model = create_model("memnet_m4r4", features=8)
+    block = model.blocks[0]
+    assert len(block.bn1) == 4 and len({id(b) for b in block.bn1}) == 4
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3  # conv1, conv2 shared across 4 recursions, plus the 1x1 gate
+
+
+def test_rednet_skip_connections_are_symmetric() -> None:
+    m30 = create_model("rednet30")
+    assert m30._skip_from == {k: 15 - k for k in range(1, 15) if (15 - k) % 2 == 0}
+    assert create_model("rednet10")._skip_from == {}
