@@ -14,12 +14,14 @@ from typing import Any
 import click
 
 from . import __version__
+from .commands import register as register_commands
 from .runtime.errors import EdgeDenoiseError
 
 _DEBUG = False
 
 
-def _needs_torch(what: str) -> None:
+def needs_torch(what: str) -> None:
+    """Raise a one-line :class:`EdgeDenoiseError` if PyTorch is missing (for commands that train/export)."""
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -51,7 +53,7 @@ def models_cmd() -> None:
     Example:
       edgedenoise models
     """
-    _needs_torch("models")
+    needs_torch("models")
     from .models import pretrained_table
 
     rows = pretrained_table()
@@ -90,7 +92,7 @@ def train_cmd(config: str, resume: str | None, out_dir: str | None, steps: int |
       edgedenoise train configs/rednet30_blind.yaml
       edgedenoise train configs/rednet30_blind.yaml --resume runs/rednet30_blind/last.pt
     """
-    _needs_torch("train")
+    needs_torch("train")
     from .train import load_config, train
 
     result = train(load_config(config, out_dir=out_dir, steps=steps), resume=resume, progress=not no_progress)
@@ -98,6 +100,9 @@ def train_cmd(config: str, resume: str | None, out_dir: str | None, steps: int |
         f"best validation PSNR {result['best_psnr']:.3f} dB at step {result['best_step']} "
         f"({result['steps']} steps, {result['wall_s'] / 60:.1f} min); weights: {result['run_dir']}/best.safetensors"
     )
+
+
+register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
