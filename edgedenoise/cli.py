@@ -14,21 +14,11 @@ from typing import Any
 import click
 
 from . import __version__
+from ._deps import needs_torch
 from .commands import register as register_commands
 from .runtime.errors import EdgeDenoiseError
 
 _DEBUG = False
-
-
-def needs_torch(what: str) -> None:
-    """Raise a one-line :class:`EdgeDenoiseError` if PyTorch is missing (for commands that train/export)."""
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise EdgeDenoiseError(
-            f"'{what}' needs PyTorch, which is not installed; install it with "
-            "`pip install torch==2.13.0 'edgedenoise[train]'` (or your platform's torch build)"
-        ) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
