@@ -2,7 +2,9 @@
 
 Run it with ``edgedenoise train CONFIG.yaml`` or :func:`train`. Under ``torchrun`` (``WORLD_SIZE`` > 1) it
 runs DistributedDataParallel (NCCL on CUDA, gloo on the CPU); every rank draws its own patches
-(seed + rank) and rank 0 alone validates, logs and writes checkpoints.
+(seed + rank) and rank 0 alone validates, logs and writes checkpoints. ``last.pt`` holds every rank's
+sampler and noise generator states (``rank_rng``), so a resumed run with the same number of processes
+continues exactly as an uninterrupted one; the log rows after the checkpoint's step are dropped on resume.
 
 A run folder holds ``config.resolved.yaml``, ``log.csv``, ``last.pt`` (resumable), ``best.pt`` (best
 validation PSNR) and ``best.safetensors`` (the weights, ready to ship). Checkpoints describe themselves:
@@ -16,6 +18,7 @@ import math
 import os
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +202,20 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         opt.load_state_dict(ck["optimizer"])
         sampler.set_state(ck["sampler_state"])
         gen.set_state(ck["noise_rng"])
+        rank_rng = ck.get("rank_rng") or []  # one entry per rank (absent in checkpoints of older versions)
+        if dd.rank < len(rank_rng):
+            sampler.set_state(rank_rng[dd.rank]["sampler_state"])
+            gen.set_state(rank_rng[dd.rank]["noise_rng"])
+        elif dd.rank > 0:  # more processes than the checkpoint saw: rank 0's streams must not be repeated
+            warnings.warn(
+                f"{resume}: no RNG state for rank {dd.rank}; it draws fresh patches/noise, so this run will not "
+                "match an uninterrupted one",
+                stacklevel=2,
+            )
+            sampler = PatchSampler(sampler.images, cfg.data.patch_size, seed=(cfg.seed * 1000 + dd.rank) ^ ck["step"])
+            gen = torch.Generator().manual_seed((cfg.seed * 7919 + dd.rank) ^ ck["step"])
+        if ck.get("scaler") and use_amp:
+            scaler.load_state_dict(ck["scaler"])
         step, best, best_step = ck["step"], ck["metrics"]["best_psnr"], ck["metrics"]["best_step"]
         elapsed_before = ck["metrics"]["wall_s"]
     net: nn.Module = model
@@ -215,6 +232,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.resolved.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
         new_log = not (run_dir / "log.csv").exists() or not resume
+        if not new_log:  # drop rows logged after the checkpoint, so the resumed rows do not repeat steps
+            with open(run_dir / "log.csv", newline="") as f:
+                rows = list(csv.reader(f))
+            tmp_log = run_dir / "log.csv.tmp"
+            with open(tmp_log, "w", newline="") as f:
+                csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step])
+            tmp_log.replace(run_dir / "log.csv")
         log_f = open(run_dir / "log.csv", "w" if new_log else "a", newline="")  # noqa: SIM115
         log = csv.writer(log_f)
         if new_log:
@@ -224,7 +248,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
             writer = SummaryWriter(str(run_dir / "tb"))
 
-    def checkpoint(path: Path, wall: float) -> None:
+    def rng_states() -> list[dict[str, Any]]:
+        """Every rank's sampler and noise-generator state (a collective call under DDP: all ranks call it)."""
+        mine = {"sampler_state": sampler.state(), "noise_rng": gen.get_state()}
+        if dd.world == 1:
+            return [mine]
+        everyone: list[Any] = [None] * dd.world
+        dist.all_gather_object(everyone, mine)
+        return everyone
+
+    def checkpoint(path: Path, wall: float, rank_rng: list[dict[str, Any]] | None = None) -> None:
         tmp = path.with_name(path.name + ".tmp")
         torch.save(
             {
@@ -235,6 +268,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 "optimizer": opt.state_dict(),
                 "sampler_state": sampler.state(),
                 "noise_rng": gen.get_state(),
+                "rank_rng": rank_rng or [],
+                "scaler": scaler.state_dict(),
                 "step": step,
                 "metrics": {"best_psnr": best, "best_step": best_step, "wall_s": wall},
                 "config": config_to_dict(cfg),
@@ -256,6 +291,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     while step < cfg.steps:
         wall = time.time() - t0
         prog = max(step / cfg.steps, wall / budget_s if budget_s else 0.0)
+        if budget_s and dd.world > 1:  # rank 0's clock decides, so all ranks use one LR and stop together
+            shared = torch.tensor([prog], dtype=torch.float64, device=device)
+            dist.broadcast(shared, src=0)
+            prog = float(shared.item())
         if prog >= 1.0:
             break
         lr = lr_at(cfg, step, prog)
@@ -275,6 +314,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         scaler.update()
         step += 1
         run_loss += float(loss.detach())
+        states = rng_states() if step % cfg.ckpt_every == 0 else None  # collective: before ranks part ways
         if not dd.main:
             continue
         if bar is not None:
@@ -301,9 +341,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 writer.add_scalar("loss", run_loss / n, step)
             run_loss = 0.0
         if step % cfg.ckpt_every == 0:
-            checkpoint(run_dir / "last.pt", time.time() - t0)
+            checkpoint(run_dir / "last.pt", time.time() - t0, states)
 
     wall = time.time() - t0
+    states = rng_states()
     if dd.main:
         assert validator is not None
         v = validator(model, device)
@@ -311,7 +352,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             best, best_step = v, step
             checkpoint(run_dir / "best.pt", wall)
             save_weights(model, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{v:.3f}"})
-        checkpoint(run_dir / "last.pt", wall)
+        checkpoint(run_dir / "last.pt", wall, states)
         if bar is not None:
             bar.close()
         if log_f is not None:
