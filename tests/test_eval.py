@@ -3,12 +3,16 @@ every way to name a model (name, .safetensors, .pt, .onnx), the seed scheme, and
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 from conftest import shared_set
 from PIL import Image
@@ -27,8 +31,9 @@ from edgedenoise.evaluate import (
     evaluate,
     load_clean,
 )
-from edgedenoise.models import create_model, model_card, save_weights, shipped_models
+from edgedenoise.models import create_model, load_weights, model_card, save_weights, shipped_models
 from edgedenoise.runtime.contract import ModelCfg
+from edgedenoise.train import config_from_dict, train
 
 
 @pytest.fixture
@@ -328,3 +333,68 @@ def test_shipped_model_card_reproduces_on_set12(name: str) -> None:
     res = evaluate(name, shared_set("Set12"), [25], seed=card["evaluation"]["seed"])
     assert res.at(25).psnr == pytest.approx(row["psnr"], abs=0.01)
     assert res.at(25).ssim == pytest.approx(row["ssim"], abs=1e-4)
+
+
+# ---------------------------------------------------------------- scripts/model_card.py
+
+
+def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    train_dir, data_root = tmp_path / "train", tmp_path / "data"
+    for folder, n in ((train_dir, 4), (data_root / "BSD68", 2), (data_root / "Set12", 2)):
+        folder.mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    run = tmp_path / "runs" / "tiny"
+    cfg_dict = {
+        "model": "rednet10",
+        "model_overrides": {"features": 4},
+        "data": {"train_dir": str(train_dir), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
+        "steps": 6,
+        "val_every": 2,
+        "log_every": 1,
+        "threads": 1,
+        "out_dir": str(run),
+    }
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg_dict))
+    line = f"nohup edgedenoise train {cfg_file} > {tmp_path}/tiny.out 2>&1 &"
+    (tmp_path / "train.sh").write_text(f"#!/usr/bin/env bash\n# comment\n{line}\nedgedenoise train other.yaml\n")
+    result = train(config_from_dict(cfg_dict), progress=False)
+    out = tmp_path / "weights"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "model_card.py"
+    args = [sys.executable, str(script), str(run / "best.safetensors"), "--data-root", str(data_root)]
+    args += ["--out-dir", str(out), "--train-script", str(tmp_path / "train.sh"), "--threads", "1"]
+
+    bad = subprocess.run([*args, "--name", "rednet20"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "does not match the weights' architecture 'rednet10'" in bad.stderr
+    assert not out.exists()  # nothing half-written
+
+    proc = subprocess.run([*args, "--name", "rednet10"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((out / "rednet10.json").read_text())
+    shipped = out / "rednet10.safetensors"
+    assert (run / "best.safetensors").read_bytes() == shipped.read_bytes()
+    assert card["weights"]["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert (
+        card["arch"] == "rednet10"
+        and card["cfg"]["noise"] == "awgn:0-55"
+        and card["overrides"] == {"features": 4, "in_channels": 1}
+    )
+    tr = card["training"]
+    assert tr["commands"] == [line] and tr["config_file"] == str(cfg_file)
+    assert tr["config"] == yaml.safe_load((run / "config.resolved.yaml").read_text())
+    assert tr["iterations"] == 6 and tr["best_step"] == result["best_step"]
+    assert tr["validation"]["best"]["psnr"] == pytest.approx(result["best_psnr"], abs=1e-3)
+    assert [p["step"] for p in tr["validation"]["curve"]] == [2, 4, 6]
+    assert card["hardware"]["torch_threads"] == 1 and card["hardware"]["cpu"]
+    # the table is what `evaluate` (and so `edgedenoise eval`) measures on the shipped file
+    model = load_weights(shipped)
+    for name in ("BSD68", "Set12"):
+        entry = card["evaluation"]["sets"][name]
+        res = evaluate(model, data_root / name, [15, 25, 50], seed=0)
+        assert entry["n_images"] == 2
+        assert [r["sigma"] for r in entry["results"]] == [15.0, 25.0, 50.0]
+        for row, r in zip(entry["results"], res.results, strict=True):
+            assert row["psnr"] == pytest.approx(r.psnr, abs=1e-4) and row["ssim"] == pytest.approx(r.ssim, abs=1e-5)
+        assert entry["command"] == f"edgedenoise eval rednet10 --data {data_root / name} --sigma 15,25,50 --seed 0"

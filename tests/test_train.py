@@ -138,6 +138,18 @@ def test_bad_optimiser_name_is_a_config_error(images: Path, tmp_path: Path) -> N
         train(cfg, progress=False)
 
 
+def test_data_in_channels_sets_the_model_channels(images: Path, tmp_path: Path) -> None:
+    cfg = _tiny(images, tmp_path / "rgb", steps=2)
+    cfg["data"] = dict(cfg["data"], in_channels=3)
+    train(config_from_dict(cfg), progress=False)
+    ck = torch.load(tmp_path / "rgb" / "last.pt", map_location="cpu", weights_only=True)
+    assert ck["overrides"] == {"features": 4, "in_channels": 3} and json.loads(ck["cfg"])["in_channels"] == 3
+    assert load_weights(tmp_path / "rgb" / "best.safetensors").cfg.in_channels == 3
+    cfg["model_overrides"] = {"features": 4, "in_channels": 1}
+    with pytest.raises(ConfigError, match="model_overrides.in_channels=1 contradicts data.in_channels=3"):
+        train(config_from_dict(cfg), progress=False)
+
+
 class _Crash(Exception):
     pass
 
@@ -201,7 +213,7 @@ for job in json.loads(sys.argv[1]):
     res = train(config_from_dict(job["cfg"]), resume=job.get("resume"), progress=False)
     sd = made[-1].state_dict()
     digest = hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
-    hashes[job["tag"]] = [digest, res["steps"]]
+    hashes[job["tag"]] = [digest, res["steps"], res["best_psnr"]]
 with open(os.path.join(sys.argv[2], "rank%s.json" % os.environ["RANK"]), "w") as f:
     json.dump({"world": int(os.environ["WORLD_SIZE"]), "hashes": hashes}, f)
 """
@@ -232,7 +244,9 @@ def test_ddp_two_processes_gloo(images: Path, tmp_path: Path) -> None:
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     h0, h1 = ranks[0]["hashes"], ranks[1]["hashes"]
-    assert h0 == h1  # gradients were averaged: both replicas hold the same weights (and steps) after every job
+    assert h0 == h1  # gradients were averaged: both replicas hold the same weights after every job (and
+    # every rank returns rank 0's step count and validation result)
+    assert all(math.isfinite(v[2]) for v in h0.values())
     assert [h0[t][1] for t in ("straight", "half", "resumed")] == [4, 2, 4]
     assert 0 < h0["budget"][1] < 100000  # stopped by the budget, at the same step on both ranks
     ck = torch.load(tmp_path / "straight" / "last.pt", map_location="cpu", weights_only=True)
