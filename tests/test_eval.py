@@ -193,11 +193,25 @@ def test_safetensors_pt_onnx_and_name_agree(
 
     onnx_path = export_onnx(tiny, tmp_path / "tiny.onnx")
     ort = evaluate(str(onnx_path), gray_dir, [25], ensemble=True)
+    ort_plain = evaluate(str(onnx_path), gray_dir, [25])
     ens = evaluate(tiny, gray_dir, [25], ensemble=True)
     assert ort.backend == "onnxruntime" and ort.cfg == tiny.cfg
     for a, b in zip(ort.at(25).images, ens.at(25).images, strict=True):
         assert a.psnr == pytest.approx(b.psnr, abs=2e-3)
         assert a.ssim == pytest.approx(b.ssim, abs=1e-4)
+
+    # `edgedenoise eval` on an .onnx file runs without torch (a runtime-only install)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from edgedenoise.cli import main\n"
+        f"main(['eval', {str(onnx_path)!r}, '--data', {str(gray_dir)!r}, '--sigma', '25', '--json'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert data["backend"] == "onnxruntime"
+    assert data["results"][0]["psnr"] == pytest.approx(ort_plain.at(25).psnr, abs=1e-9)
+    assert data["results"][0]["psnr"] == pytest.approx(ref.at(25).psnr, abs=2e-3)
 
 
 def test_model_errors(gray_dir: Path, tmp_path: Path) -> None:
