@@ -1,0 +1,10 @@
+"""The torch-free runtime: open an exported model on TensorRT, ONNX Runtime CUDA or ONNX Runtime CPU, denoise arrays.
+
+Start with :class:`Denoiser` (``from edgedenoise.runtime import Denoiser``); see docs/runtime.md. This package
+needs numpy, onnxruntime and Pillow only; TensorRT and cuda-python are imported when an engine is opened.
+"""
+
+from .backend import BackendKind, RuntimeInfo, open_backend
+from .denoiser import ColorMode, Denoiser, NonFinite
+
+__all__ = ["BackendKind", "ColorMode", "Denoiser", "NonFinite", "RuntimeInfo", "open_backend"]

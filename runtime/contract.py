@@ -25,6 +25,9 @@ QUALITY_KEY = "edgedenoise.quality"  # JSON: PSNR/SSIM vs FP32 on the validation
 VERSION_KEY = "edgedenoise.version"  # edgedenoise version that wrote the artifact
 INPUT_NAME = "noisy"  # (N, C, H, W) float32 (fp16 models: float32 I/O unless exported otherwise)
 OUTPUT_NAME = "denoised"  # (N, C, H, W), same dtype as the input
+# Optional second input of models conditioned on the noise level (none of the shipped models has it):
+# (N, 1, 1, 1) float32, σ in value-range units (σ on the 0-255 scale / 255 for value_range (0, 1)).
+NOISE_LEVEL_NAME = "noise_level"
 
 
 @dataclass(frozen=True)

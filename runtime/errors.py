@@ -30,6 +30,10 @@ class BackendUnavailableError(EdgeDenoiseError, RuntimeError):
     """A requested backend (TensorRT, ORT CUDA, ...) cannot run on this machine."""
 
 
+class InferenceError(EdgeDenoiseError, RuntimeError):
+    """A backend ran but its output is unusable (NaN/Inf from an FP16 overflow, wrong shape, ...)."""
+
+
 class ArtifactError(EdgeDenoiseError, ValueError):
     """A model artifact (ONNX, engine, sidecar, weights) that is missing, corrupt or does not match."""
 
@@ -53,6 +57,7 @@ __all__ = [
     "ConfigError",
     "EdgeDenoiseError",
     "ExportError",
+    "InferenceError",
     "InvalidInputError",
     "UnknownModelError",
 ]

@@ -1,40 +1,64 @@
 """Image files in and out, through Pillow, without losing mode or bit depth.
 
 Reading returns the pixels as a numpy array plus an :class:`ImageInfo` that remembers what the file was
-(mode, bit depth, alpha), so :func:`write_image` can write the result back in the same form. Writing is
-atomic: a temporary file in the destination folder, then ``os.replace``. Decompression bombs (more than
-``MAX_PIXELS`` pixels) are rejected before decoding.
+(mode, format, alpha, ICC profile, TIFF compression), so :func:`write_image` can write the result back in the
+same form. Writing is atomic: a temporary file in the destination folder, then ``os.replace``, so a crash
+never leaves a half-written image and an existing file is replaced only by a complete one.
+
+What is supported, and what is refused rather than silently changed:
+
+* 8-bit gray (``L``) and RGB, with or without alpha (``LA``, ``RGBA``: the alpha plane is passed through
+  untouched); 16-bit gray (``I;16``, PNG and TIFF); 32-bit float gray TIFF (``F``).
+* Palette images (``P``) are expanded to RGB / RGBA and written back as such: a denoised image has more
+  colours than a palette holds.
+* **Refused** (:class:`InvalidInputError`): 16-bit colour or 16-bit gray+alpha (Pillow decodes them to 8 bits
+  per sample, which would silently throw away half the bit depth), bilevel (``1``), CMYK, YCbCr, LAB, HSV,
+  32-bit integer, multi-frame files, empty / truncated / non-image files, and images over ``MAX_PIXELS``.
+* EXIF orientation is applied on read, so the pixels (and the written output) are upright.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import InvalidInputError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-MAX_PIXELS = 200_000_000  # 200 MP; Pillow's own default warns at 89 MP and refuses at 179 MP
+MAX_PIXELS = 178_956_970  # Pillow's own refusal threshold (2 x Image.MAX_IMAGE_PIXELS); ~13000 x 13000
+# Pillow raw modes that hold 16 bits per sample but decode to an 8-bit mode (precision would be lost).
+_WIDE_RAWMODE = re.compile(r"^(RGBX?|RGBA|LA|L|CMYK|YCbCr);16[BLN]?$")
+_LOSSLESS_TIFF = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What a decoded file was: Pillow ``mode``, file ``format``, and the alpha plane if it had one.
+    """What a decoded file was.
 
-    ``alpha`` is ``(H, W)`` in the file's dtype, passed through untouched on write.
+    Attributes:
+        mode: Pillow mode of the pixels returned (``L``, ``RGB``, ``LA``, ``RGBA``, ``I;16``, ``F``).
+        format: Pillow's file format name (``PNG``, ``TIFF``, ``JPEG``, ``BMP``), None if unknown.
+        alpha: ``(H, W)`` alpha plane in the file's dtype, passed through untouched on write; None without alpha.
+        icc_profile: the embedded ICC profile, written back where the format holds one.
+        compression: a lossless TIFF compression to keep (``tiff_lzw``, ...), else None.
     """
 
     mode: str
     format: str | None
     alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
+    compression: str | None = None
 
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Image files (by suffix: PNG, TIFF, JPEG, BMP) in ``folder``, sorted.
+    """Image files (by suffix: PNG, TIFF, JPEG, BMP, any case) in ``folder``, sorted; hidden files skipped.
 
     Raises:
         InvalidInputError: ``folder`` is not a directory or holds no image.
@@ -43,7 +67,14 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         raise InvalidInputError(f"image folder {str(folder)!r} does not exist or is not a directory")
     it = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p
+        for p in it
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not p.name.startswith(".")
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1])
+    )
     if not files:
         raise InvalidInputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}")
     return files
@@ -55,12 +86,12 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     Returns:
         ``(pixels, info)``: pixels are ``(H, W)`` for gray or ``(H, W, 3)`` for colour, dtype ``uint8``
         (8-bit files), ``uint16`` (16-bit gray PNG/TIFF) or ``float32`` (float TIFF, values as stored).
-        Palette images become RGB (or gray if the palette is gray-only is not checked: always RGB); LA/RGBA
-        keep their alpha in ``info.alpha``; CMYK JPEG becomes RGB; EXIF orientation is applied.
+        ``LA``/``RGBA`` keep their alpha in ``info.alpha``; palette images become RGB(A); EXIF orientation
+        is applied.
 
     Raises:
         InvalidInputError: missing, empty, truncated, not an image, multi-frame, larger than ``MAX_PIXELS``,
-            or a mode we cannot denoise (e.g. 1-bit); the message names the file.
+            or a mode we refuse (see the module docstring); the message starts with the file name.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -71,64 +102,81 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     if path.stat().st_size == 0:
         raise InvalidInputError(f"{name}: file is empty")
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise InvalidInputError(
-                    f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,} "
-                    "(raise edgedenoise.runtime.imageio.MAX_PIXELS if the file is trusted)"
-                )
-            if w == 0 or h == 0:
-                raise InvalidInputError(f"{name}: image has zero size ({w}x{h})")
-            frames = int(getattr(im, "n_frames", 1))
-            if frames > 1:
-                raise InvalidInputError(f"{name}: has {frames} frames; split it into single images first")
-            fmt = im.format
-            upright = ImageOps.exif_transpose(im)
-            upright.load()
-            return _to_array(upright, name, fmt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise InvalidInputError(
+                        f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,}; split it into tiles"
+                    )
+                if w == 0 or h == 0:
+                    raise InvalidInputError(f"{name}: image has zero size ({w}x{h})")
+                frames = int(getattr(im, "n_frames", 1))
+                if frames > 1:
+                    raise InvalidInputError(f"{name}: has {frames} frames; split it into single images first")
+                _refuse_wide_colour(im, name)
+                fmt = im.format
+                icc = im.info.get("icc_profile")
+                compression = im.info.get("compression")
+                upright = ImageOps.exif_transpose(im)
+                upright.load()
+                pixels, mode, alpha = _to_array(upright, name)
     except InvalidInputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidInputError(f"{name}: cannot decode as an image ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"{name}: too many pixels for Pillow ({exc})") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).replace(name, "").strip(" :'\"") or type(exc).__name__
+        raise InvalidInputError(f"{name}: cannot decode as an image ({reason})") from exc
+    info = ImageInfo(
+        mode=mode,
+        format=fmt,
+        alpha=alpha,
+        icc_profile=icc if isinstance(icc, bytes) and icc else None,
+        compression=compression if compression in _LOSSLESS_TIFF else None,
+    )
+    return pixels, info
 
 
-def _to_array(im: object, name: str, fmt: str | None) -> tuple[np.ndarray, ImageInfo]:
-    from PIL import Image
+def _rawmodes(im: Any) -> list[str]:
+    out = []
+    for tile in getattr(im, "tile", None) or []:
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        raw = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(raw, str):
+            out.append(raw)
+    return out
 
-    assert isinstance(im, Image.Image)
+
+def _refuse_wide_colour(im: Any, name: str) -> None:
+    """Refuse files whose 16-bit samples Pillow would decode to 8 bits (16-bit RGB, RGBA, LA)."""
+    wide = [r for r in _rawmodes(im) if _WIDE_RAWMODE.match(r)]
+    if wide:
+        raise InvalidInputError(
+            f"{name}: 16-bit colour/alpha ({wide[0]}) is not supported (Pillow decodes it to 8 bits); "
+            "convert it to 8-bit RGB or 16-bit gray first"
+        )
+
+
+def _to_array(im: Any, name: str) -> tuple[np.ndarray, str, np.ndarray | None]:
     mode = im.mode
-    alpha = None
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        mode_out = im.mode
-    elif mode == "CMYK":
-        im = im.convert("RGB")
-        mode_out = "RGB"
-    else:
-        mode_out = mode
-    if mode_out in ("LA", "RGBA"):
+        mode = im.mode
+    if mode in ("LA", "RGBA"):
         arr = np.asarray(im)
         alpha = arr[..., -1].copy()
-        arr = arr[..., :-1]
-        if mode_out == "LA":
-            arr = arr[..., 0]
-        return np.ascontiguousarray(arr), ImageInfo(mode_out, fmt, alpha)
-    if mode_out in ("L", "RGB"):
-        return np.asarray(im).copy(), ImageInfo(mode_out, fmt)
-    if mode_out in ("I;16", "I;16B", "I;16L"):
-        return np.asarray(im).astype(np.uint16), ImageInfo("I;16", fmt)
-    if mode_out == "I":
-        arr = np.asarray(im)
-        if arr.min() < 0 or arr.max() > 65535:
-            raise InvalidInputError(
-                f"{name}: 32-bit integer image with values outside 0..65535 is not supported"
-            )
-        return arr.astype(np.uint16), ImageInfo("I;16", fmt)
-    if mode_out == "F":
-        return np.asarray(im).astype(np.float32), ImageInfo("F", fmt)
+        arr = arr[..., 0] if mode == "LA" else arr[..., :3]
+        return np.ascontiguousarray(arr), mode, alpha
+    if mode in ("L", "RGB"):
+        return np.array(im), mode, None
+    if mode.startswith("I;16") or (mode == "I" and any(r.startswith("I;16") for r in _rawmodes(im))):
+        return np.asarray(im).astype(np.uint16), "I;16", None
+    if mode == "F":
+        return np.asarray(im).astype(np.float32), "F", None
     raise InvalidInputError(
-        f"{name}: image mode {mode!r} is not supported; convert it to 8/16-bit gray or RGB first"
+        f"{name}: image mode {mode!r} is not supported; convert it to 8/16-bit gray or 8-bit RGB first"
     )
 
 
@@ -136,42 +184,70 @@ def write_image(path: str | Path, pixels: np.ndarray, info: ImageInfo | None = N
     """Write pixels atomically in the form ``info`` describes (default: inferred from dtype and shape).
 
     Args:
-        path: destination; its suffix picks the format (PNG, TIFF, JPEG, BMP).
-        pixels: ``(H, W)`` or ``(H, W, 3)``, ``uint8``, ``uint16`` (gray) or ``float32`` (gray, TIFF only).
-        info: from :func:`read_image`; restores the alpha plane and the mode.
+        path: destination; its suffix picks the format (PNG, TIFF, JPEG, BMP). Parent folders are created.
+        pixels: ``(H, W)`` or ``(H, W, 3)``, ``uint8``; ``(H, W)`` ``uint16`` (PNG/TIFF) or ``float32`` (TIFF).
+        info: from :func:`read_image`; restores the alpha plane, ICC profile and TIFF compression.
+
+    Returns:
+        ``path``.
 
     Raises:
-        InvalidInputError: the format cannot hold these pixels (e.g. 16-bit into JPEG); nothing is written.
+        InvalidInputError: the format cannot hold these pixels (e.g. 16-bit into JPEG), or an alpha plane of
+            another size; nothing is written.
     """
     from PIL import Image
 
     path = Path(path)
-    arr = np.ascontiguousarray(pixels)
-    if arr.dtype == np.uint16:
-        if arr.ndim != 2:
-            raise InvalidInputError(f"{path}: 16-bit colour output is not supported by Pillow; write 8-bit")
-        im = Image.fromarray(arr.astype(np.uint16), mode="I;16")
-    elif arr.dtype == np.float32:
-        im = Image.fromarray(arr, mode="F")
-    elif arr.dtype == np.uint8:
-        im = Image.fromarray(arr)
-    else:
-        raise InvalidInputError(f"{path}: cannot write dtype {arr.dtype}; use uint8, uint16 or float32")
-    if info is not None and info.alpha is not None:
-        a = Image.fromarray(info.alpha)
-        im = Image.merge("LA" if im.mode == "L" else "RGBA", [*im.split(), a])
     suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg") and im.mode not in ("L", "RGB"):
-        raise InvalidInputError(f"{path}: JPEG cannot store mode {im.mode}; write a .png or .tif instead")
-    if suffix == ".bmp" and im.mode not in ("L", "RGB", "RGBA"):
-        raise InvalidInputError(f"{path}: BMP cannot store mode {im.mode}; write a .png or .tif instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    if suffix not in IMAGE_SUFFIXES:
+        raise InvalidInputError(f"{path}: unknown image suffix {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    arr = np.ascontiguousarray(pixels)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise InvalidInputError(f"{path}: cannot write an array of shape {arr.shape}; pass (H, W) or (H, W, 3)")
+    if arr.dtype == np.uint8:
+        im = Image.fromarray(arr)
+    elif arr.dtype == np.uint16 and arr.ndim == 2:
+        im = Image.fromarray(arr)  # mode I;16
+    elif arr.dtype == np.float32 and arr.ndim == 2:
+        im = Image.fromarray(arr)  # mode F
+    else:
+        raise InvalidInputError(
+            f"{path}: cannot write {arr.dtype} with shape {arr.shape}; use uint8 (gray/RGB), or uint16/float32 gray"
+        )
+    if info is not None and info.alpha is not None:
+        if info.alpha.shape != arr.shape[:2] or info.alpha.dtype != np.uint8 or im.mode not in ("L", "RGB"):
+            raise InvalidInputError(f"{path}: alpha plane {info.alpha.shape} does not fit pixels {arr.shape}")
+        im = Image.merge("LA" if im.mode == "L" else "RGBA", [*im.split(), Image.fromarray(info.alpha)])
+    allowed = {
+        ".jpg": ("L", "RGB"),
+        ".jpeg": ("L", "RGB"),
+        ".bmp": ("L", "RGB", "RGBA"),
+        ".png": ("L", "LA", "RGB", "RGBA", "I;16"),
+    }.get(suffix)
+    if allowed is not None and im.mode not in allowed:
+        fmt = Image.registered_extensions()[suffix]
+        raise InvalidInputError(f"{path}: {fmt} cannot store mode {im.mode}; write a .png or .tif")
+    kwargs: dict[str, Any] = {}
+    if suffix in (".jpg", ".jpeg"):
+        kwargs.update(quality=95, subsampling=0)
+    if info is not None and info.icc_profile and suffix in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        kwargs["icc_profile"] = info.icc_profile
+    if info is not None and info.compression and suffix in (".tif", ".tiff"):
+        kwargs["compression"] = info.compression
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     os.close(fd)
     try:
-        kwargs = {"quality": 95} if suffix in (".jpg", ".jpeg") else {}
-        im.save(tmp, format=Image.registered_extensions().get(suffix), **kwargs)
+        im.save(tmp, format=Image.registered_extensions()[suffix], **kwargs)
         os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidInputError(f"{path}: cannot write ({exc})") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

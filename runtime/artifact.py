@@ -1,0 +1,121 @@
+"""Model artifacts as the runtime sees them: where a model file is, and the contract it carries.
+
+An artifact describes itself (DESIGN.md §2): an ONNX file holds the :class:`~.contract.ModelCfg` JSON and its
+precision in ``metadata_props`` (read through ONNX Runtime's ``session.get_modelmeta().custom_metadata_map``;
+the runtime never imports the ``onnx`` package); a TensorRT engine has a JSON sidecar
+(:mod:`.engine_meta`). Nothing here hard-codes a model's contract.
+
+A MODEL argument is either a path to an artifact or the name of a shipped model, which resolves to
+``edgedenoise/weights/<name>.onnx`` (the FP32 ONNX exported from the shipped weights).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .contract import CFG_METADATA_KEY, FLAVOUR_KEY, PRECISION_KEY, ModelCfg
+from .errors import ArtifactError, UnknownModelError
+
+ONNX_SUFFIX = ".onnx"
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+PRECISIONS = ("fp32", "fp16", "int8")
+# Family aliases accepted wherever a model name is (the same table as the torch-side model registry).
+MODEL_ALIASES = {"rednet": "rednet30", "memnet": "memnet_m6r6"}
+
+
+@dataclass(frozen=True)
+class ArtifactContract:
+    """What an artifact says about itself.
+
+    Attributes:
+        cfg: the model's I/O contract.
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (``"fp32"`` when the artifact does not say).
+        flavour: INT8 flavour (``"cpu"`` U8S8 QDQ, ``"trt"`` symmetric S8S8 QDQ) or ``""``.
+        metadata: every ``edgedenoise.*`` key/value the artifact holds, for reporting.
+    """
+
+    cfg: ModelCfg
+    precision: str = "fp32"
+    flavour: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str], source: str) -> ArtifactContract:
+        """Parse ONNX ``metadata_props`` (as a ``{key: value}`` map).
+
+        Args:
+            meta: the map, e.g. ``session.get_modelmeta().custom_metadata_map``.
+            source: the file name, for error messages.
+
+        Raises:
+            ArtifactError: the contract key is missing or invalid, or the precision is unknown.
+        """
+        if CFG_METADATA_KEY not in meta:
+            raise ArtifactError(
+                f"{source}: no edgedenoise contract in the ONNX metadata (key {CFG_METADATA_KEY!r}); "
+                "export the model with `edgedenoise export`, which records its ModelCfg there"
+            )
+        try:
+            cfg = ModelCfg.from_json(meta[CFG_METADATA_KEY])
+        except ArtifactError as exc:
+            raise ArtifactError(f"{source}: {exc}") from exc
+        precision = meta.get(PRECISION_KEY, "fp32") or "fp32"
+        if precision not in PRECISIONS:
+            raise ArtifactError(
+                f"{source}: unknown precision {precision!r} in metadata key {PRECISION_KEY!r} "
+                f"(expected one of {', '.join(PRECISIONS)}); re-export the model"
+            )
+        ours = {k: v for k, v in meta.items() if k.startswith("edgedenoise.")}
+        return cls(cfg=cfg, precision=precision, flavour=meta.get(FLAVOUR_KEY, ""), metadata=ours)
+
+
+def weights_dir() -> Path:
+    """The folder of shipped model files, ``edgedenoise/weights`` inside the installed package."""
+    return Path(str(importlib.resources.files("edgedenoise").joinpath("weights")))
+
+
+def shipped_onnx_models() -> list[str]:
+    """Names of the models whose FP32 ONNX ships in :func:`weights_dir`, sorted."""
+    folder = weights_dir()
+    return sorted(p.stem for p in folder.glob(f"*{ONNX_SUFFIX}")) if folder.is_dir() else []
+
+
+def is_engine_path(path: str | Path) -> bool:
+    """True if ``path`` names a TensorRT engine (``.engine``, ``.plan``, ``.trt``)."""
+    return Path(path).suffix.lower() in ENGINE_SUFFIXES
+
+
+def resolve_model(model: str | Path) -> Path:
+    """Turn a MODEL argument into an artifact path.
+
+    Args:
+        model: a path to an ``.onnx`` / ``.engine`` file, or a shipped model name or alias
+            (``rednet`` -> ``rednet30``), which resolves to ``edgedenoise/weights/<name>.onnx``.
+
+    Returns:
+        The path of an existing file.
+
+    Raises:
+        ArtifactError: a path (it has a folder part or a model suffix) that does not exist or is a folder.
+        UnknownModelError: a name with no shipped ONNX; the message says how to export it.
+    """
+    text = str(model)
+    path = Path(text)
+    if path.is_file():
+        return path
+    looks_like_path = path.suffix.lower() in (ONNX_SUFFIX, *ENGINE_SUFFIXES) or "/" in text or "\\" in text
+    if looks_like_path:
+        what = "is a folder, not a model file" if path.is_dir() else "does not exist"
+        raise ArtifactError(f"model file {text!r} {what}; pass an .onnx or .engine file or a shipped model name")
+    name = MODEL_ALIASES.get(text, text)
+    candidate = weights_dir() / f"{name}{ONNX_SUFFIX}"
+    if candidate.is_file():
+        return candidate
+    shipped = ", ".join(shipped_onnx_models()) or "none"
+    raise UnknownModelError(
+        f"no shipped ONNX for model {text!r} (looked for {candidate}; shipped: {shipped}); "
+        f"create it with `edgedenoise export --model {text}` and pass the .onnx path"
+    )

@@ -1,0 +1,382 @@
+"""The :class:`Denoiser`: the one object a camera pipeline holds.
+
+It opens an artifact on a backend (:func:`~.backend.open_backend`), reads the model's contract from the
+artifact, and turns any numpy image into what the model takes and back:
+
+* **Layouts**: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` and batches ``(N, H, W, C)`` with C = 1 or 3; the result
+  has the input's shape.
+* **Dtypes**: ``uint8`` (0..255), ``uint16`` (0..65535) and ``float32`` (already in the model's value range,
+  normally [0, 1]; noisy values outside it are fine); the result has the input's dtype, clipped to the
+  range (integers rounded).
+* **Gray model, colour image**: each of R, G, B is denoised as a gray image (``ColorMode.PER_CHANNEL``, the
+  default), or only the luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, the weights of Pillow's ``L``
+  conversion) and the change ``Y' - Y`` is added to every channel (``ColorMode.LUMA``: a third of the work,
+  chroma noise stays). Per channel is the default because the models are trained on AWGN, which a sensor
+  adds to every channel independently; luma suits footage whose chroma noise was already filtered by the ISP.
+  **Colour model, gray image**: the gray plane is repeated into R, G, B and the mean of the output is returned.
+* **Sizes**: the image is padded (reflect, bottom and right) to ``ModelCfg.size_multiple`` and to an engine
+  profile's minimum, and cropped back exactly; 1x1 and 2x2 images work (numpy's reflect pad repeats a single
+  pixel). Images larger than the tile (by default an engine's profile maximum, else
+  :data:`DEFAULT_TILE`) are tiled with an overlap of at least the receptive field and blended (:mod:`.tiling`).
+* **NaN/Inf** in float input: rejected with :class:`InvalidInputError` by default (``NonFinite.RAISE``), or
+  replaced (``NonFinite.REPLACE``: NaN and -Inf -> range low, +Inf -> range high). A model *output* with NaN/Inf
+  (e.g. an FP16 overflow) always raises :class:`InferenceError`: a black frame is never returned silently.
+
+Thread safety: one ``Denoiser`` may be called from several threads at once. It keeps no per-call state; the
+ONNX Runtime backends run concurrently (``InferenceSession.run`` is thread-safe), the native TensorRT backend
+serialises calls with a lock (one execution context). For parallel GPU work, create one ``Denoiser`` per
+thread or stream.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from .backend import Backend, BackendKind, RuntimeInfo, open_backend
+from .contract import ModelCfg
+from .errors import InferenceError, InvalidInputError
+from .tiling import DEFAULT_BLEND, blend_weights, min_tile, plan_tiles
+
+DEFAULT_TILE = 1024  # tile side when the backend sets no limit (bounds memory on 4000x3000 frames)
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+
+
+class ColorMode(str, enum.Enum):
+    """How a gray (1-channel) model denoises a colour image."""
+
+    PER_CHANNEL = "per-channel"
+    LUMA = "luma"
+
+
+class NonFinite(str, enum.Enum):
+    """What to do with NaN/Inf in float input."""
+
+    RAISE = "raise"
+    REPLACE = "replace"
+
+
+_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+class Denoiser:
+    """Denoise numpy images with an exported model, on the best (or the named) backend.
+
+    Args:
+        model: an ``.onnx`` / ``.engine`` path or a shipped model name (see :func:`~.artifact.resolve_model`).
+        backend: ``"auto"`` or a :class:`~.backend.BackendKind` value (``tensorrt``, ``ort-tensorrt``,
+            ``ort-cuda``, ``ort-cpu``).
+        device: CUDA device index for GPU backends (None: device 0, and ``auto`` may use the CPU).
+        allow_fallback: if the named backend cannot run, use the next one (recorded in :attr:`info`).
+        tile: largest tile side in pixels (None: an engine's profile maximum, else :data:`DEFAULT_TILE`;
+            0: never tile, only when the backend sets no size limit).
+        blend: width in pixels of the linear cross-fade between tiles (beyond the receptive-field halo).
+        color: :class:`ColorMode` for gray models on colour images.
+        nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
+        threads: ONNX Runtime intra-op threads (None: its default).
+
+    Raises:
+        ArtifactError, BackendUnavailableError, InvalidInputError: see :func:`~.backend.open_backend`;
+            InvalidInputError also for a tile the model or engine cannot use.
+
+    Example::
+
+        with Denoiser("rednet30.int8.onnx") as dn:
+            clean = dn(noisy_uint8_hw)          # (H, W) uint8 -> (H, W) uint8
+            print(dn.info.summary())
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        backend: str | BackendKind = BackendKind.AUTO,
+        device: int | None = None,
+        allow_fallback: bool = False,
+        tile: int | None = None,
+        blend: int = DEFAULT_BLEND,
+        color: str | ColorMode = ColorMode.PER_CHANNEL,
+        nonfinite: str | NonFinite = NonFinite.RAISE,
+        threads: int | None = None,
+    ) -> None:
+        self.color = _parse_enum(ColorMode, color, "color mode")
+        self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
+        if blend < 0:
+            raise InvalidInputError(f"blend must be >= 0 pixels, got {blend}")
+        self.blend = blend
+        if tile is not None and tile < 0:
+            raise InvalidInputError(f"tile must be a positive number of pixels or 0 (no tiling), got {tile}")
+        self._backend: Backend | None = None
+        max_tile = tile if tile else None
+        self._backend, self.info = open_backend(
+            model, backend, device=device, allow_fallback=allow_fallback, threads=threads, max_tile=max_tile
+        )
+        try:
+            self._tile_hw = self._choose_tile(tile)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- configuration ---------------------------------------------------------------------------------------
+    @property
+    def cfg(self) -> ModelCfg:
+        """The model's contract, as read from the artifact."""
+        return self._live.contract.cfg
+
+    @property
+    def tile(self) -> tuple[int, int] | None:
+        """``(tile_h, tile_w)`` in pixels, or None when images are never tiled."""
+        return self._tile_hw
+
+    @property
+    def takes_noise_level(self) -> bool:
+        """True if the model has a noise-level input (pass ``sigma`` to :meth:`__call__`)."""
+        return self._live.input_spec.noise_level
+
+    def _choose_tile(self, tile: int | None) -> tuple[int, int] | None:
+        spec = self._live.input_spec
+        cfg = self._live.contract.cfg
+        if tile == 0:
+            if spec.max_hw is not None:
+                raise InvalidInputError(
+                    f"tile 0 (no tiling) is impossible: {self.info.artifact.name} takes at most "
+                    f"{spec.max_hw[0]}x{spec.max_hw[1]} pixels; pass a tile up to that, or none"
+                )
+            return None
+        if tile is None:
+            hw = spec.max_hw if spec.max_hw is not None else (DEFAULT_TILE, DEFAULT_TILE)
+        else:
+            if spec.max_hw is not None and (tile > spec.max_hw[0] or tile > spec.max_hw[1]):
+                raise InvalidInputError(
+                    f"tile {tile} exceeds what {self.info.artifact.name} takes "
+                    f"({spec.max_hw[0]}x{spec.max_hw[1]}, its profile maximum); pass a smaller --tile"
+                )
+            hw = (tile, tile)
+        m = cfg.size_multiple
+        hw = (hw[0] // m * m, hw[1] // m * m)
+        smallest = max(min_tile(cfg.receptive_field, m, self.blend), spec.min_hw[0], spec.min_hw[1])
+        if min(hw) < smallest:
+            raise InvalidInputError(
+                f"tile {min(hw)} is too small for {cfg.arch} (receptive field {cfg.receptive_field}, "
+                f"blend {self.blend}, size multiple {m}); use a tile of at least {smallest}"
+            )
+        return hw
+
+    @property
+    def _live(self) -> Backend:
+        if self._backend is None:
+            raise InvalidInputError("this Denoiser is closed; create a new one")
+        return self._backend
+
+    # -- public API ------------------------------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+        """Denoise one image or a batch.
+
+        Args:
+            image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(N, H, W, C)`` with C in (1, 3);
+                ``uint8``, ``uint16`` or ``float32`` (in the model's value range; may exceed it by noise).
+            sigma: noise level on the 0-255 scale, only for models that take one (:attr:`takes_noise_level`).
+
+        Returns:
+            The denoised image: same shape and dtype; clipped to the value range (integers rounded).
+
+        Raises:
+            InvalidInputError: unsupported shape or dtype, empty image, NaN/Inf under ``NonFinite.RAISE``,
+                ``sigma`` missing for a model that needs it or given to one that takes none.
+            InferenceError: the backend failed or returned NaN/Inf.
+        """
+        arr = np.asarray(image)
+        if arr.dtype not in _DTYPES:
+            raise InvalidInputError(
+                f"image dtype {arr.dtype} is not supported; pass uint8, uint16 or float32 (e.g. x.astype(np.float32))"
+            )
+        nhwc = _as_nhwc(arr)
+        lo, hi = self.cfg.value_range
+        x = self._to_range(nhwc, lo, hi)
+        y = self._denoise_nhwc(x, sigma)
+        if not np.isfinite(y).all():
+            raise InferenceError(
+                f"{self.info.artifact.name} ({self.info.backend}, {self.info.precision}) returned NaN/Inf; "
+                "an FP16 overflow is the usual cause: use the FP32 or INT8 artifact"
+            )
+        y = np.clip(y, lo, hi)
+        out = _from_range(y, lo, hi, arr.dtype)
+        return out.reshape(arr.shape)
+
+    denoise = __call__
+
+    def warmup(self, height: int | None = None, width: int | None = None, channels: int | None = None) -> None:
+        """Run once on a zero image so that the first real frame does not pay for allocation and tuning.
+
+        Args:
+            height, width: the frame size the pipeline will use (default: one tile, or 256x256).
+            channels: 1 or 3 (default: the model's channels).
+        """
+        h = height or (self._tile_hw[0] if self._tile_hw else 256)
+        w = width or (self._tile_hw[1] if self._tile_hw else 256)
+        c = channels or self.cfg.in_channels
+        sigma = 25.0 if self.takes_noise_level else None
+        self(np.zeros((h, w, c), np.float32), sigma=sigma)
+
+    def close(self) -> None:
+        """Release the backend (device memory, sessions). Idempotent."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> Denoiser:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Denoiser({self.info.summary()})"
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _to_range(self, nhwc: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        """``(N, H, W, C)`` any supported dtype -> float32 in the model's value range; applies the NaN policy."""
+        if nhwc.dtype == np.float32:
+            finite = np.isfinite(nhwc)
+            if not finite.all():
+                if self.nonfinite is NonFinite.RAISE:
+                    bad = int(nhwc.size - np.count_nonzero(finite))
+                    raise InvalidInputError(
+                        f"image has {bad} NaN/Inf values; clean them, or use nonfinite='replace' "
+                        "(NaN/-Inf -> range low, +Inf -> range high)"
+                    )
+                return np.nan_to_num(nhwc, nan=lo, posinf=hi, neginf=lo).astype(np.float32)
+            return nhwc
+        scale = float(np.iinfo(nhwc.dtype).max)
+        return (nhwc.astype(np.float32) * np.float32((hi - lo) / scale) + np.float32(lo)).astype(np.float32)
+
+    def _denoise_nhwc(self, x: np.ndarray, sigma: float | None) -> np.ndarray:
+        """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels."""
+        n, h, w, c = x.shape
+        mc = self.cfg.in_channels
+        if c == mc:
+            return _nchw_to_nhwc(self._run_nchw(_nhwc_to_nchw(x), sigma, n))
+        if mc == 1 and self.color is ColorMode.PER_CHANNEL:  # (N, H, W, 3) -> (3N, 1, H, W)
+            planes = x.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
+            y = self._run_nchw(np.ascontiguousarray(planes), sigma, n, repeat=c)
+            return y.reshape(n, c, h, w).transpose(0, 2, 3, 1)
+        if mc == 1:  # luma: denoise Y, add the change to every channel
+            luma = x @ LUMA_WEIGHTS  # (N, H, W)
+            y = self._run_nchw(np.ascontiguousarray(luma[:, None]), sigma, n)[:, 0]
+            return x + (y - luma)[..., None]
+        # colour model, gray image: repeat into RGB, return the mean of the output channels
+        rgb = np.repeat(_nhwc_to_nchw(x), 3, axis=1)
+        return self._run_nchw(rgb, sigma, n).mean(axis=1)[..., None]
+
+    def _noise_array(self, sigma: float | None, n: int) -> np.ndarray | None:
+        spec = self._live.input_spec
+        if sigma is None:
+            if spec.noise_level:
+                raise InvalidInputError(
+                    f"{self.info.artifact.name} takes a noise level; pass sigma= (0-255 scale, e.g. 25)"
+                )
+            return None
+        if not spec.noise_level:
+            raise InvalidInputError(f"{self.info.artifact.name} has no noise-level input; do not pass sigma")
+        if not np.isfinite(sigma) or sigma < 0:
+            raise InvalidInputError(f"sigma must be a finite number >= 0 (0-255 scale), got {sigma}")
+        lo, hi = self.cfg.value_range
+        return np.full((n, 1, 1, 1), sigma / 255.0 * (hi - lo), np.float32)
+
+    def _run_nchw(self, x: np.ndarray, sigma: float | None, images: int, repeat: int = 1) -> np.ndarray:
+        """``(B, C, H, W)`` float32 -> same: pad, tile if needed, run in batches the backend accepts, crop."""
+        noise = self._noise_array(sigma, images)
+        if noise is not None and repeat > 1:
+            noise = np.repeat(noise, repeat, axis=0)
+        b, c, h, w = x.shape
+        spec = self._live.input_spec
+        m = self.cfg.size_multiple
+        ph = max(-(-h // m) * m, -(-spec.min_hw[0] // m) * m)
+        pw = max(-(-w // m) * m, -(-spec.min_hw[1] // m) * m)
+        if (ph, pw) != (h, w):
+            x = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode="reflect")
+        tile = self._tile_hw
+        if tile is None or (ph <= tile[0] and pw <= tile[1]):
+            y = self._run_batches(x, noise)
+        else:
+            y = self._run_tiled(x, noise, tile)
+        return y[:, :, :h, :w]
+
+    def _run_batches(self, x: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        backend = self._live
+        limit = backend.input_spec.max_batch or x.shape[0]
+        if x.shape[0] <= limit:
+            out = backend.run(x, noise)
+        else:
+            parts = [
+                backend.run(x[i : i + limit], None if noise is None else noise[i : i + limit])
+                for i in range(0, x.shape[0], limit)
+            ]
+            out = np.concatenate(parts, axis=0)
+        if out.shape != x.shape:
+            raise InferenceError(f"{self.info.artifact.name} returned shape {out.shape} for input {x.shape}")
+        return out
+
+    def _run_tiled(self, x: np.ndarray, noise: np.ndarray | None, tile: tuple[int, int]) -> np.ndarray:
+        _, _, h, w = x.shape
+        cfg = self.cfg
+        plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend)
+        acc = np.zeros(x.shape, np.float32)
+        norm = np.zeros((h, w), np.float32)
+        for r0, r1 in plan.rows:
+            for c0, c1 in plan.cols:
+                y = self._run_batches(np.ascontiguousarray(x[:, :, r0:r1, c0:c1]), noise)
+                wgt = blend_weights(plan, (r0, r1), (c0, c1), h, w)
+                acc[:, :, r0:r1, c0:c1] += y * wgt
+                norm[r0:r1, c0:c1] += wgt
+        return acc / norm
+
+
+def _parse_enum(cls: type[enum.Enum], value: object, what: str) -> enum.Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        names = ", ".join(str(k.value) for k in cls)
+        raise InvalidInputError(f"unknown {what} {value!r}; choose one of: {names}") from None
+
+
+def _as_nhwc(arr: np.ndarray) -> np.ndarray:
+    """``(H, W)`` / ``(H, W, C)`` / ``(N, H, W, C)`` -> ``(N, H, W, C)`` view, C in (1, 3)."""
+    if arr.ndim == 2:
+        out = arr[None, :, :, None]
+    elif arr.ndim == 3 and arr.shape[2] in (1, 3):
+        out = arr[None]
+    elif arr.ndim == 4 and arr.shape[3] in (1, 3):
+        out = arr
+    else:
+        raise InvalidInputError(
+            f"image shape {arr.shape} is not (H, W), (H, W, 1), (H, W, 3) or (N, H, W, C) with C in (1, 3); "
+            "pass alpha separately and a gray batch as (N, H, W, 1)"
+        )
+    if 0 in out.shape:
+        raise InvalidInputError(f"image shape {arr.shape} is empty")
+    return out
+
+
+def _nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1)
+
+
+def _from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> np.ndarray:
+    """float32 in ``[lo, hi]`` -> ``dtype`` (integers: scaled to their full range and rounded)."""
+    if dtype == np.float32:
+        return y.astype(np.float32, copy=False)
+    top = float(np.iinfo(dtype).max)
+    return np.rint((y - lo) * (top / (hi - lo))).astype(dtype)
+
+
+__all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "RuntimeInfo"]
