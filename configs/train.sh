@@ -5,3 +5,6 @@ set -e
 nohup edgedenoise train configs/rednet30_blind.yaml > runs/rednet30_blind.out 2>&1 &
 nohup nice -n 10 edgedenoise train configs/rednet30_s2_blind.yaml > runs/rednet30_s2_blind.out 2>&1 &
 nohup nice -n 10 edgedenoise train configs/memnet_m4r4_blind.yaml > runs/memnet_m4r4_blind.out 2>&1 &
+# RED30 was stopped at step 300 (a busier machine than planned) and resumed with a longer budget (145 min,
+# now in the config) and channels-last convolutions:
+#   edgedenoise train configs/rednet30_blind.yaml --resume runs/rednet30_blind/last.pt

@@ -85,6 +85,7 @@ class TrainConfig:
     out_dir: str = "runs/exp"
     amp: bool = True
     threads: int = 0
+    channels_last: bool = True
     multi_supervision: float = 1.0
     tensorboard: bool = False
 

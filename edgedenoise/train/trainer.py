@@ -166,7 +166,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     # channels-last runs the convolutions about 20 % faster on this 2-core CPU (oneDNN); weights are saved
     # contiguous, so nothing downstream sees the layout.
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     mcfg = model_cfg(model)
     if cfg.data.patch_size % mcfg.size_multiple:
         raise ConfigError(f"data.patch_size {cfg.data.patch_size} must be a multiple of {mcfg.size_multiple}")
