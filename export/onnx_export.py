@@ -52,6 +52,15 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Give a finished temporary file the usual permissions (``0o666`` less the umask; ``mkstemp`` makes it
+    ``0o600``) and move it onto ``path`` atomically with ``os.replace``."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def save_onnx_atomic(model: onnx.ModelProto, path: str | Path) -> Path:
     """Check ``model`` with ``onnx.checker`` and write it to ``path`` via a temporary file + ``os.replace``.
 
@@ -72,7 +81,7 @@ def save_onnx_atomic(model: onnx.ModelProto, path: str | Path) -> Path:
     os.close(fd)
     try:
         onnx.save_model(model, tmp, save_as_external_data=False)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

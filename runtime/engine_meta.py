@@ -184,6 +184,9 @@ def write_sidecar(engine_path: str | Path, meta: EngineMeta) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
             f.write("\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0o600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

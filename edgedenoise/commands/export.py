@@ -1,0 +1,172 @@
+"""``export``, ``build`` and ``compare``: thin adapters over :mod:`edgedenoise.export`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import click
+
+from .._deps import needs_torch
+
+if TYPE_CHECKING:
+    from ..export.pipeline import ArtifactRecord
+    from ..export.quality import QualityReport
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _db(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.2f}"
+
+
+def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
+    """Rows of the ``export`` summary: artifact, precision, size, PSNR vs FP32 (and drop), where written."""
+    header = ("artifact", "precision", "size", "PSNR vs FP32", "drop", "path")
+    rows = [header]
+    for r in records:
+        q = r.quality
+        rows.append(
+            (
+                r.path.name,
+                r.label,
+                _size(r.size_bytes),
+                "reference"
+                if r.precision == "fp32" and r.kind == "onnx"
+                else (_db(q.psnr_vs_fp32_db) + " dB" if q else "-"),
+                f"{q.drop_db:+.3f} dB" if q else "-",
+                str(r.path),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
+    return [
+        f"images: {rep.n_images}, AWGN sigma {rep.sigma:g}",
+        f"PSNR vs clean: A {rep.psnr_fp32_db:.3f} dB, B {rep.psnr_db:.3f} dB (B - A: {-rep.drop_db:+.3f} dB)",
+        f"SSIM vs clean: A {rep.ssim_fp32:.4f}, B {rep.ssim:.4f}",
+        f"B vs A: PSNR {_db(rep.psnr_vs_fp32_db)} dB, max |B - A| {rep.max_abs_err:.3e}, finite: {rep.finite}",
+    ]
+
+
+@click.command("export")
+@click.option("--model", "model", required=True, help="Registered name (shipped weights), .safetensors or trainer .pt.")
+@click.option("-o", "--out-dir", default="out", show_default=True, help="Output folder.")
+@click.option("--fp16", is_flag=True, help="Also write <name>.fp16.onnx (gated on finiteness and PSNR).")
+@click.option("--int8", is_flag=True, help="Also write calibrated INT8 QDQ models (cpu and trt flavours).")
+@click.option(
+    "--flavour", "flavours", multiple=True, type=click.Choice(["cpu", "trt"]), help="INT8 flavour(s); default both."
+)
+@click.option(
+    "--calib", "calib_dir", type=click.Path(file_okay=False), help="Calibration images (default calib_data/gray)."
+)
+@click.option(
+    "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
+)
+@click.option("--int8-budget-db", type=float, default=0.1, show_default=True, help="Largest INT8 PSNR drop vs FP32.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def export_cmd(
+    model: str,
+    out_dir: str,
+    fp16: bool,
+    int8: bool,
+    flavours: tuple[str, ...],
+    calib_dir: str | None,
+    calib_method: str,
+    int8_budget_db: float,
+    no_progress: bool,
+) -> None:
+    """Export a model to ONNX (FP32, re-parameterised) and optionally FP16 and INT8 artifacts.
+
+    Each artifact is checked against FP32 on held-out images (PSNR/SSIM); INT8 layers that cost too much are
+    kept in float until the drop is within --int8-budget-db. Engines are built when TensorRT is installed.
+
+    \b
+    Example:
+      edgedenoise export --model rednet --int8 -o out
+      edgedenoise export --model runs/rednet30_blind/best.safetensors --fp16 --int8 --calib-method entropy
+    """
+    needs_torch("export")
+    from ..export.pipeline import export_model
+    from ..export.tensorrt_build import ENGINE_NOTICE, engines_available
+
+    records = export_model(
+        model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir,
+        calib_method=calib_method, int8_budget_db=int8_budget_db, progress=not no_progress,
+    )  # fmt: skip
+    for line in format_table(records):
+        click.echo(line)
+    for r in records:
+        if r.kept_float:
+            click.echo(f"{r.path.name}: kept in float: {', '.join(r.kept_float)}")
+    if not engines_available():
+        click.echo(ENGINE_NOTICE)
+
+
+@click.command("build")
+@click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
+@click.option("--fp16", "precision", flag_value="fp16", help="FP16 engine (from a .fp16.onnx, or an FP32 file).")
+@click.option("--int8", "precision", flag_value="int8", help="INT8 engine (from a .int8.trt.onnx QDQ file).")
+@click.option("--min", "min_hw", default="64x64", show_default=True, help="Smallest input HxW of the profile.")
+@click.option("--opt", "opt_hw", default="512x512", show_default=True, help="HxW the engine is tuned for.")
+@click.option("--max", "max_hw", default="1080x1920", show_default=True, help="Largest input HxW of the profile.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Largest batch of the profile.")
+@click.option("-o", "--output", "engine_path", help="Engine file (default <name>.<precision>.engine beside the ONNX).")
+@click.option("--force", is_flag=True, help="Rebuild even if the existing engine's sidecar matches.")
+def build_cmd(
+    onnx_path: str,
+    precision: str | None,
+    min_hw: str,
+    opt_hw: str,
+    max_hw: str,
+    batch: int,
+    engine_path: str | None,
+    force: bool,
+) -> None:
+    """Build a TensorRT engine (with a JSON sidecar) from an exported ONNX file, on this machine's GPU.
+
+    \b
+    Example:
+      edgedenoise build out/rednet30.int8.trt.onnx --max 1080x1920
+      edgedenoise build out/rednet30.fp16.onnx --opt 720x1280 --batch 2
+    """
+    from ..export.tensorrt_build import build_engine, parse_hw
+
+    res = build_engine(
+        onnx_path, engine_path, precision=precision, min_hw=parse_hw(min_hw), opt_hw=parse_hw(opt_hw),
+        max_hw=parse_hw(max_hw), batch=batch, force=force,
+    )  # fmt: skip
+    state = "reused (sidecar matches)" if res.reused else "built"
+    if res.rebuilt_because:
+        state = "rebuilt (" + "; ".join(res.rebuilt_because) + ")"
+    p = res.meta.profile
+    click.echo(f"{res.engine_path}: {state}; {res.meta.precision}, profile min {p.min} opt {p.opt} max {p.max}")
+
+
+@click.command("compare")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="Folder of clean images.")
+@click.option("--sigma", type=float, default=25.0, show_default=True, help="AWGN sigma (0-255) added to each image.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed of the first image (+1 per image).")
+def compare_cmd(a: str, b: str, data_dir: str, sigma: float, seed: int) -> None:
+    """Run two ONNX artifacts on the same noisy images and report PSNR/SSIM and their differences.
+
+    \b
+    Example:
+      edgedenoise compare out/rednet30.onnx out/rednet30.int8.cpu.onnx --data calib_data/val_gray
+    """
+    from ..export.quality import compare_artifacts
+
+    for line in _report_lines(compare_artifacts(a, b, data_dir, sigma=sigma, seed=seed), a, b):
+        click.echo(line)
+
+
+COMMANDS = [export_cmd, build_cmd, compare_cmd]

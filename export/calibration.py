@@ -1,0 +1,186 @@
+"""Calibration and validation images for INT8 quantization and the quality gate.
+
+The images are clean training-set crops (``calib_data/``, see its README); the model sees *noisy* images at
+run time, so each clean image gets seeded AWGN (:func:`edgedenoise.runtime.metrics.awgn`) at a noise level the
+model was trained for (:func:`calibration_sigmas`). Calibration feeds the noisy images to ONNX Runtime's
+calibrators through :class:`NoisyImageReader`, which implements ORT's ``CalibrationDataReader`` protocol
+(``get_next`` returning a feed dict, ``None`` at the end; ``__len__`` and ``set_range`` for strided
+calibration, see ``onnxruntime.quantization.quantize_static``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
+
+from ..runtime.contract import INPUT_NAME, ModelCfg
+from ..runtime.errors import CalibrationError, InvalidInputError
+from ..runtime.imageio import list_images, read_image, to_float
+from ..runtime.metrics import awgn
+
+CALIB_DIR = Path(__file__).resolve().parent.parent / "calib_data"
+DEFAULT_CALIB_SUBDIR = "gray"
+DEFAULT_VAL_SUBDIR = "val_gray"
+DEFAULT_SIGMA = 25.0
+# ITU-R BT.601 luma, the weights Pillow's convert("L") and MATLAB's rgb2gray use.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def default_calib_dir(in_channels: int) -> Path:
+    """The shipped calibration folder for a model with ``in_channels`` channels.
+
+    Raises:
+        CalibrationError: no shipped set for RGB models (only gray images ship); pass ``--calib DIR``.
+    """
+    if in_channels != 1:
+        raise CalibrationError(
+            "only gray calibration images ship in calib_data/; pass --calib DIR with RGB training-set images"
+        )
+    return CALIB_DIR / DEFAULT_CALIB_SUBDIR
+
+
+def default_val_dir(in_channels: int) -> Path:
+    """The shipped quality-gate folder (disjoint from calibration and from the trainer's hold-out).
+
+    Raises:
+        CalibrationError: no shipped set for RGB models; pass ``val_dir``.
+    """
+    if in_channels != 1:
+        raise CalibrationError(
+            "only gray validation images ship in calib_data/; pass a folder of RGB images as the validation set"
+        )
+    return CALIB_DIR / DEFAULT_VAL_SUBDIR
+
+
+def load_images(
+    folder: str | Path, in_channels: int, size_multiple: int = 1, *, max_images: int | None = None
+) -> list[np.ndarray]:
+    """Read the images of ``folder`` (sorted by name) as model inputs.
+
+    Args:
+        folder: a folder of PNG/TIFF/JPEG/BMP files (8 or 16 bit).
+        in_channels: 1 (RGB files are converted to gray with BT.601 luma) or 3 (gray files are refused).
+        size_multiple: each image is cropped (bottom/right) to a multiple of this.
+        max_images: read at most this many (the first ones by name).
+
+    Returns:
+        ``(C, H, W)`` float32 arrays in [0, 1].
+
+    Raises:
+        InvalidInputError: the folder does not exist, holds no image, or an image cannot be decoded.
+        CalibrationError: a gray image for an RGB model, or an image smaller than ``size_multiple``.
+    """
+    out = []
+    for path in list_images(folder)[:max_images]:
+        pixels, _ = read_image(path)
+        x = to_float(pixels)
+        if x.ndim == 3:
+            x = (x @ _LUMA)[None] if in_channels == 1 else np.transpose(x, (2, 0, 1))
+        elif in_channels == 3:
+            raise CalibrationError(f"{path}: gray image for an RGB model; use RGB calibration images")
+        else:
+            x = x[None]
+        h = x.shape[1] // size_multiple * size_multiple
+        w = x.shape[2] // size_multiple * size_multiple
+        if h == 0 or w == 0:
+            raise CalibrationError(f"{path}: {x.shape[2]}x{x.shape[1]} is smaller than the size multiple")
+        out.append(np.ascontiguousarray(x[:, :h, :w], dtype=np.float32))
+    return out
+
+
+def calibration_sigmas(cfg: ModelCfg) -> tuple[float, ...]:
+    """AWGN levels (0-255 scale) for calibration, from the noise the model was trained for (``cfg.noise``).
+
+    ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (blind) -> three levels evenly spaced from ``max(A, 5)`` to ``B``, so
+    that the activation ranges cover the strongest noise the model handles; anything else (``"untrained"``,
+    Poisson-Gaussian labels) -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to override.
+    """
+    m = re.fullmatch(r"awgn:([0-9.]+)(?:-([0-9.]+))?", cfg.noise)
+    if not m:
+        return (DEFAULT_SIGMA,)
+    if m.group(2) is None:
+        return (float(m.group(1)),)
+    lo, hi = max(float(m.group(1)), 5.0), float(m.group(2))
+    return tuple(float(v) for v in np.linspace(lo, hi, 3)) if hi > lo else (hi,)
+
+
+def gate_sigma(cfg: ModelCfg) -> float:
+    """The AWGN level (0-255) of the quality gate: the trained level, or 25 for blind/other models."""
+    m = re.fullmatch(r"awgn:([0-9.]+)", cfg.noise)
+    return float(m.group(1)) if m else DEFAULT_SIGMA
+
+
+def add_noise(images: Sequence[np.ndarray], sigmas: Sequence[float], seed: int = 0) -> list[np.ndarray]:
+    """Noisy model inputs: image ``i`` gets AWGN of ``sigmas[i % len(sigmas)]`` with seed ``seed + i``.
+
+    Args:
+        images: ``(C, H, W)`` float32 in [0, 1].
+        sigmas: noise levels on the 0-255 scale.
+
+    Returns:
+        ``(1, C, H, W)`` float32 arrays (not clipped), one per image.
+    """
+    if not sigmas:
+        raise InvalidInputError("at least one noise sigma is needed")
+    return [awgn(x, float(sigmas[i % len(sigmas)]), seed + i)[None] for i, x in enumerate(images)]
+
+
+def files_sha256(folder: str | Path) -> str:
+    """sha256 over the sorted image names and bytes of ``folder`` (identifies a calibration set)."""
+    h = hashlib.sha256()
+    for path in list_images(folder):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class NoisyImageReader(CalibrationDataReader):
+    """ONNX Runtime calibration data reader over prepared noisy inputs.
+
+    Args:
+        inputs: ``(1, C, H, W)`` float32 arrays (:func:`add_noise`).
+        progress: show a tqdm bar (on stderr) over the inputs.
+    """
+
+    inputs: list[np.ndarray]
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        self._start, self._end = 0, len(self.inputs)
+        self._pos = 0
+        self._bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=len(self.inputs), desc="calibrating", unit="img", leave=False)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        """Restrict the next reads to ``inputs[start_index:end_index]`` (strided calibration)."""
+        self._start, self._end = start_index, min(end_index, len(self.inputs))
+        self._pos = self._start
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next feed ``{"noisy": (1, C, H, W) float32}``, or ``None`` at the end of the range."""
+        if self._pos >= self._end:
+            return None
+        x = self.inputs[self._pos]
+        self._pos += 1
+        if self._bar is not None:
+            self._bar.update(1)
+            if self._pos >= len(self.inputs):
+                self._bar.close()
+        return {INPUT_NAME: x}
+
+    def rewind(self) -> None:
+        """Start again from the first input."""
+        self._start, self._end, self._pos = 0, len(self.inputs), 0

@@ -1,0 +1,323 @@
+"""``export_model``: one call from a model (name, weights file or module) to every deployable artifact.
+
+Artifacts written to ``out_dir`` (names from ``cfg.arch``):
+
+* ``<name>.onnx`` — FP32, re-parameterised (no ConvTranspose), verified against torch on the validation images;
+* ``<name>.fp16.onnx`` — FP16 weights and compute, float32 I/O; gated on finiteness and its PSNR drop;
+* ``<name>.int8.cpu.onnx`` / ``<name>.int8.trt.onnx`` — calibrated INT8 QDQ, the two flavours of
+  :mod:`.quantize`, each within the PSNR-drop budget (:mod:`.gate`);
+* ``<name>.<precision>.engine`` + ``.json`` sidecar — TensorRT engines, only when TensorRT is installed here
+  (otherwise :data:`.tensorrt_build.ENGINE_NOTICE` applies).
+
+Every ONNX artifact carries the ModelCfg, precision, flavour, weights sha256, calibration record and measured
+quality in its ``metadata_props``. Nothing is half-written: every file goes through a temporary name.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..runtime.contract import QUALITY_KEY
+from ..runtime.errors import ArtifactError, CalibrationError, ExportError, InvalidInputError
+from .calibration import (
+    add_noise,
+    calibration_sigmas,
+    default_calib_dir,
+    default_val_dir,
+    files_sha256,
+    gate_sigma,
+    load_images,
+)
+from .quality import QualityReport, compare_outputs, make_validation_set, quality_record, run_outputs
+from .quantize import CALIBRATION_KEY, CalibMethod, Int8Flavour, Int8Options, calibration_record
+
+if TYPE_CHECKING:
+    from torch import nn
+
+DEFAULT_FP16_BUDGET_DB = 0.02
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One file written by :func:`export_model`.
+
+    Attributes:
+        path: where it was written.
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
+        flavour: ``"cpu"``/``"trt"`` for INT8, ``""`` otherwise.
+        kind: ``"onnx"`` or ``"engine"``.
+        size_bytes: file size.
+        quality: vs FP32 on the validation set (None for the FP32 model itself and for engines).
+        kept_float: INT8 nodes kept in float by the gate.
+        note: one line of extra information (e.g. the FP32-vs-torch check, an engine reuse).
+    """
+
+    path: Path
+    precision: str
+    flavour: str
+    kind: str
+    size_bytes: int
+    quality: QualityReport | None = None
+    kept_float: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """``fp32``, ``fp16``, ``int8-cpu``, ``int8-trt`` (+ `` engine``)."""
+        base = self.precision + (f"-{self.flavour}" if self.flavour else "")
+        return base + (" engine" if self.kind == "engine" else "")
+
+
+def load_model_source(spec: str | Path | nn.Module) -> tuple[nn.Module, str | None]:
+    """The model to export, and the sha256 of its weights file when there is one.
+
+    Args:
+        spec: an ``nn.Module`` built by ``create_model``; a ``.safetensors`` file (``load_weights``); a trainer
+            checkpoint ``.pt``/``.pth`` (read with ``torch.load(weights_only=True)``); or a registered model name
+            or alias whose weights ship with the package (``load_pretrained``).
+
+    Raises:
+        ArtifactError: a weights path that is missing or unreadable.
+        UnknownModelError: a name that is not registered or has no shipped weights.
+    """
+    from torch import nn
+
+    from ..models import load_pretrained, load_weights, shipped_weights_path
+    from .onnx_export import sha256_file
+
+    if isinstance(spec, nn.Module):
+        return spec, None
+    text = str(spec)
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix in (".safetensors", ".pt", ".pth"):
+        if not path.is_file():
+            raise ArtifactError(f"weights file {text!r} does not exist")
+        if suffix == ".safetensors":
+            model = load_weights(path)
+        else:
+            from ..evaluate import load_checkpoint
+
+            model = load_checkpoint(path)
+        return model.eval(), sha256_file(path)
+    model = load_pretrained(text)
+    shipped = shipped_weights_path(text)
+    return model, (sha256_file(shipped) if shipped else None)
+
+
+def _record(path: Path, precision: str, flavour: str = "", **kw: Any) -> ArtifactRecord:
+    return ArtifactRecord(path, precision, flavour, "onnx", path.stat().st_size, **kw)
+
+
+def export_model(
+    model_or_name: str | Path | nn.Module,
+    out_dir: str | Path,
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    flavours: Sequence[Int8Flavour | str] = (Int8Flavour.CPU, Int8Flavour.TRT),
+    calib_dir: str | Path | None = None,
+    calib_method: CalibMethod | str = CalibMethod.MINMAX,
+    int8_budget_db: float = 0.1,
+    fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB,
+    val_dir: str | Path | None = None,
+    val_sigma: float | None = None,
+    calib_sigmas: Sequence[float] | None = None,
+    max_calib_images: int | None = None,
+    opset: int | None = None,
+    reparam: bool = True,
+    engines: bool | None = None,
+    progress: bool = False,
+    threads: int = 1,
+) -> list[ArtifactRecord]:
+    """Export a model to FP32 ONNX and, on request, FP16 and INT8 ONNX artifacts (and engines where possible).
+
+    Args:
+        model_or_name: see :func:`load_model_source`.
+        out_dir: output folder (created). Existing artifacts of the same names are replaced atomically.
+        fp16: also write ``<name>.fp16.onnx``.
+        int8: also write one INT8 QDQ model per flavour in ``flavours``.
+        flavours: INT8 flavours, ``"cpu"`` and/or ``"trt"``.
+        calib_dir: calibration images (default: the shipped ``calib_data/gray``).
+        calib_method: ``"minmax"``, ``"entropy"`` or ``"percentile"``.
+        int8_budget_db: largest acceptable INT8 PSNR drop vs FP32 (dB).
+        fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 (dB).
+        val_dir: quality-gate images (default: the shipped ``calib_data/val_gray``); must differ from ``calib_dir``.
+        val_sigma: AWGN of the gate (0-255; default :func:`.calibration.gate_sigma`).
+        calib_sigmas: AWGN levels for calibration (default :func:`.calibration.calibration_sigmas`).
+        max_calib_images: use at most this many calibration images.
+        opset: ONNX opset (default :data:`.onnx_export.DEFAULT_OPSET`).
+        reparam: re-parameterise ConvTranspose layers (:mod:`.reparam`).
+        engines: build TensorRT engines; None = when TensorRT is installed here.
+        progress: tqdm bars on calibration and gating (stderr).
+        threads: ONNX Runtime threads for calibration checks and gating.
+
+    Returns:
+        One :class:`ArtifactRecord` per file written, FP32 first.
+
+    Raises:
+        InvalidInputError: bad arguments (e.g. the same folder for calibration and validation).
+        CalibrationError: unusable calibration images, or an artifact outside its budget.
+        ExportError: the export itself failed; BackendUnavailableError: ``engines=True`` without TensorRT.
+    """
+    from .gate import quantize_with_budget
+    from .onnx_export import DEFAULT_OPSET, export_onnx, verify_onnx
+    from .quantize import preprocess_for_quantization
+
+    model, weights_sha = load_model_source(model_or_name)
+    from ..models import model_cfg
+
+    cfg = model_cfg(model)
+    method = CalibMethod(calib_method)
+    flavour_list = [Int8Flavour(f) for f in flavours]
+    if int8 and not flavour_list:
+        raise InvalidInputError("--int8 needs at least one flavour (cpu, trt)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = cfg.arch
+
+    vdir = Path(val_dir) if val_dir else default_val_dir(cfg.in_channels)
+    val_images = load_images(vdir, cfg.in_channels, cfg.size_multiple)
+    val = make_validation_set(val_images, val_sigma if val_sigma is not None else gate_sigma(cfg))
+    val_id = f"{vdir.name}:{files_sha256(vdir)[:16]}:sigma={val.sigma:g}"
+
+    records: list[ArtifactRecord] = []
+    fp32_path = export_onnx(
+        model, out / f"{name}.onnx", opset=opset or DEFAULT_OPSET, reparam=reparam, weights_sha256=weights_sha
+    )
+    check = verify_onnx(fp32_path, model, val.noisy)
+    if check.max_abs_err > 1e-3:
+        fp32_path.unlink()
+        raise ExportError(
+            f"the ONNX export differs from torch by {check.max_abs_err:.2e} (PSNR {check.psnr_db:.1f} dB) on the "
+            "validation images; export with reparam=False to isolate the cause"
+        )
+    records.append(
+        _record(fp32_path, "fp32", note=f"vs torch: max |err| {check.max_abs_err:.1e}, PSNR {check.psnr_db:.1f} dB")
+    )
+    fp32_out = run_outputs(fp32_path, val, threads=threads, progress="gate fp32" if progress else None)
+
+    if fp16:
+        records.append(_fp16(fp32_path, out / f"{name}.fp16.onnx", val, fp32_out, fp16_budget_db, val_id, threads))
+
+    if int8:
+        cdir = Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)
+        if cdir.resolve() == vdir.resolve():
+            raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
+        images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=max_calib_images)
+        sigmas = tuple(calib_sigmas) if calib_sigmas else calibration_sigmas(cfg)
+        calib_inputs = add_noise(images, sigmas, seed=10_000)
+        calib_sha = files_sha256(cdir)
+        calib_id = f"{calib_sha}:{len(images)}:{','.join(f'{s:g}' for s in sigmas)}"
+        calib_meta = {CALIBRATION_KEY: calibration_record(method, len(images), calib_sha, sigmas)}
+        with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
+            prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
+            for flavour in flavour_list:
+                opts = Int8Options(flavour=flavour, method=method, strided_calibration=_stride(len(calib_inputs)))
+                res = quantize_with_budget(
+                    prepared,
+                    out / f"{name}.int8.{flavour.value}.onnx",
+                    opts,
+                    calib_inputs=calib_inputs,
+                    calib_id=calib_id,
+                    cache_dir=tmp,
+                    val=val,
+                    fp32_outputs=fp32_out,
+                    budget_db=int8_budget_db,
+                    metadata=calib_meta,
+                    progress=progress,
+                    threads=threads,
+                )
+                note = f"{len(res.kept_float)} layer(s) kept in float" if res.kept_float else "all layers INT8"
+                records.append(
+                    _record(res.path, "int8", flavour.value, quality=res.report, kept_float=res.kept_float, note=note)
+                )
+    records += _engines(records, engines)
+    return records
+
+
+def _stride(n: int) -> int:
+    """Calibrate in chunks of about 8 images (bounds the histogram calibrators' memory); must divide ``n``."""
+    for s in range(min(8, n), 0, -1):
+        if n % s == 0:
+            return s
+    return 1
+
+
+def _fp16(
+    fp32_path: Path,
+    path: Path,
+    val: Any,
+    fp32_out: Sequence[Any],
+    budget_db: float,
+    val_id: str,
+    threads: int,
+) -> ArtifactRecord:
+    from .onnx_export import set_metadata
+    from .quantize import convert_fp16
+
+    with tempfile.TemporaryDirectory(prefix="edgedenoise.fp16.") as tmp:
+        trial = convert_fp16(fp32_path, Path(tmp) / "fp16.onnx")
+        report = compare_outputs(val, fp32_out, run_outputs(trial, val, threads=threads))
+        if not report.finite:
+            raise CalibrationError(
+                "the FP16 model gives inf/NaN on the validation images (float16 overflow); deploy FP32 or INT8"
+            )
+        if report.drop_db > budget_db:
+            raise CalibrationError(
+                f"FP16 loses {report.drop_db:.3f} dB against FP32 (budget {budget_db} dB); deploy FP32 or INT8"
+            )
+        import onnx
+
+        from .onnx_export import save_onnx_atomic
+
+        proto = onnx.load_model(str(trial))
+        set_metadata(proto, {QUALITY_KEY: quality_record(report, budget_db=budget_db, val_id=val_id)})
+        save_onnx_atomic(proto, path)
+    return _record(path, "fp16", quality=report)
+
+
+def _engines(records: list[ArtifactRecord], engines: bool | None) -> list[ArtifactRecord]:
+    from .tensorrt_build import build_engine, engines_available
+
+    if engines is None:
+        engines = engines_available()
+    if not engines:
+        return []
+    sources = [r for r in records if r.precision == "fp16" or (r.precision == "int8" and r.flavour == "trt")]
+    if not sources:
+        sources = [records[0]]
+    out = []
+    for r in sources:
+        res = build_engine(r.path)
+        note = "reused (sidecar matches)" if res.reused else "built"
+        if res.rebuilt_because:
+            note = "rebuilt: " + "; ".join(res.rebuilt_because)
+        out.append(
+            ArtifactRecord(res.engine_path, r.precision, "", "engine", res.engine_path.stat().st_size, note=note)
+        )
+    return out
+
+
+def records_json(records: Sequence[ArtifactRecord]) -> str:
+    """The records as a JSON list (for ``--json`` output and logs)."""
+    rows = []
+    for r in records:
+        rows.append(
+            {
+                "path": str(r.path),
+                "precision": r.precision,
+                "flavour": r.flavour,
+                "kind": r.kind,
+                "size_bytes": r.size_bytes,
+                "quality": r.quality.to_dict() if r.quality else None,
+                "kept_float": list(r.kept_float),
+                "note": r.note,
+            }
+        )
+    return json.dumps(rows, indent=2)

@@ -1,0 +1,358 @@
+"""FP16 and calibrated INT8 (QDQ) ONNX artifacts from an FP32 export, with ONNX Runtime's tooling.
+
+INT8 uses explicit quantization: QuantizeLinear/DequantizeLinear (QDQ) pairs around the quantized operators,
+with scales from post-training calibration (``onnxruntime.quantization.quantize_static``; ONNX Runtime docs,
+"Quantize ONNX models", static quantization, QDQ format). Explicit QDQ is what TensorRT >= 10.1 wants (its
+implicit-calibration API is deprecated) and what ONNX Runtime's CPU provider runs as integer kernels.
+
+Two flavours (:class:`Int8Flavour`):
+
+* ``cpu``: uint8 activations (asymmetric, per tensor) and symmetric int8 weights per output channel (U8S8) —
+  the combination ONNX Runtime recommends for x86 and that ran fastest here (docs/export.md).
+* ``trt``: symmetric int8 activations and weights (S8S8, zero point 0), weights per output channel — TensorRT
+  accepts only symmetric INT8 (TensorRT developer guide, "Explicit quantization").
+
+Calibration methods (:class:`CalibMethod`): min-max, entropy (KL divergence, the TensorRT entropy calibrator's
+criterion; Migacz, "8-bit Inference with TensorRT", GTC 2017) and percentile of the absolute-value histogram.
+Calibration runs once per method; its ranges are cached (ORT's calibration cache JSON), so the quality gate can
+re-quantize with some layers kept in float without calibrating again.
+
+FP16 uses ONNX Runtime's ``onnxruntime.transformers.float16.convert_float_to_float16`` (ONNX Runtime's maintained
+copy of onnxconverter-common's converter, shipped in the ``onnxruntime`` wheel we already depend on, so no extra
+package) with ``keep_io_types=True``: the graph takes and returns float32 and casts at its edges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..runtime.contract import FLAVOUR_KEY, PRECISION_KEY
+from ..runtime.errors import CalibrationError, ExportError, InvalidInputError
+from .onnx_export import save_onnx_atomic, set_metadata
+
+if TYPE_CHECKING:
+    import onnx
+
+CALIBRATION_KEY = "edgedenoise.calibration"  # JSON: method, images, sha256 of the set, noise sigmas
+
+
+class CalibMethod(str, Enum):
+    """How activation ranges are chosen from the calibration data."""
+
+    MINMAX = "minmax"  #: the observed min and max
+    ENTROPY = "entropy"  #: the range minimising the KL divergence between float and quantized histograms
+    PERCENTILE = "percentile"  #: a high percentile of the |x| histogram (``Int8Options.percentile``)
+
+
+class Int8Flavour(str, Enum):
+    """Which INT8 scheme: ``cpu`` (U8S8, ONNX Runtime on x86) or ``trt`` (symmetric S8S8, TensorRT)."""
+
+    CPU = "cpu"
+    TRT = "trt"
+
+
+# Operators ONNX Runtime quantizes here. Conv carries almost all the work; quantizing the skip-connection Add,
+# Relu and the DepthToSpace of the stride-2 models keeps whole chains in INT8 (no dequantize/requantize between
+# layers), which the CPU and TensorRT both fuse. The image-level residual (Sub) stays in float: it adds the
+# noisy input back and would otherwise round the output to 8 bits (docs/export.md, measured).
+DEFAULT_OP_TYPES: tuple[str, ...] = ("Conv", "Add", "Relu", "DepthToSpace", "Concat")
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """Settings of one INT8 quantization.
+
+    Attributes:
+        flavour: :class:`Int8Flavour`.
+        method: :class:`CalibMethod`.
+        percentile: for ``PERCENTILE``, the percentile of ``|x|`` kept (e.g. 99.999).
+        per_channel: per-output-channel weight scales (True for both flavours).
+        reduce_range: 7-bit weights, for x86 CPUs without VNNI where U8S8 can saturate (ONNX Runtime
+            ``quantize_static`` docs); only valid with the ``cpu`` flavour.
+        op_types: ONNX operator types to quantize.
+        exclude: names of nodes kept in float (the gate's choice, or the user's).
+        strided_calibration: calibrate in chunks of this many images (bounds memory: histogram calibrators keep
+            every intermediate tensor of a chunk).
+    """
+
+    flavour: Int8Flavour = Int8Flavour.CPU
+    method: CalibMethod = CalibMethod.MINMAX
+    percentile: float = 99.999
+    per_channel: bool = True
+    reduce_range: bool = False
+    op_types: tuple[str, ...] = DEFAULT_OP_TYPES
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+    strided_calibration: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flavour", Int8Flavour(self.flavour))
+        object.__setattr__(self, "method", CalibMethod(self.method))
+        if not 90.0 <= self.percentile < 100.0:
+            raise InvalidInputError(f"percentile {self.percentile} must be in [90, 100)")
+        if self.reduce_range and self.flavour is not Int8Flavour.CPU:
+            raise InvalidInputError("reduce_range applies to the cpu flavour only; TensorRT needs full-range int8")
+        if self.strided_calibration < 1:
+            raise InvalidInputError(f"strided_calibration must be >= 1, got {self.strided_calibration}")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence ONNX Runtime's quantization tooling, which prints and logs at INFO level (a library never prints)."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def preprocess_for_quantization(fp32_path: str | Path, out_path: str | Path) -> Path:
+    """ONNX Runtime's ``quant_pre_process`` (graph optimisation + ONNX shape inference) on a dynamic-H/W model.
+
+    Symbolic shape inference is skipped: it fails on dynamic H and W ("Incomplete symbolic shape inference",
+    DESIGN.md §4) and adds nothing for convolutional models.
+
+    Raises:
+        ExportError: pre-processing failed.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        with _quiet():
+            quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
+    except Exception as exc:  # ORT raises assorted types
+        raise ExportError(f"quant_pre_process failed on {str(fp32_path)!r}: {exc}") from exc
+    return Path(out_path)
+
+
+def _ort_settings(options: Int8Options) -> dict[str, object]:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+    method = {
+        CalibMethod.MINMAX: CalibrationMethod.MinMax,
+        CalibMethod.ENTROPY: CalibrationMethod.Entropy,
+        CalibMethod.PERCENTILE: CalibrationMethod.Percentile,
+    }[options.method]
+    symmetric = options.flavour is Int8Flavour.TRT
+    extra: dict[str, object] = {
+        "ActivationSymmetric": symmetric,
+        "WeightSymmetric": True,
+        "CalibTensorRangeSymmetric": symmetric,
+        "CalibStridedMinMax": options.strided_calibration,
+        "CalibPercentile": options.percentile,
+    }
+    return {
+        "quant_format": QuantFormat.QDQ,
+        "activation_type": QuantType.QInt8 if symmetric else QuantType.QUInt8,
+        "weight_type": QuantType.QInt8,
+        "per_channel": options.per_channel,
+        "reduce_range": options.reduce_range,
+        "calibrate_method": method,
+        "op_types_to_quantize": list(options.op_types),
+        "extra_options": extra,
+    }
+
+
+def quantizable_nodes(model_path: str | Path, op_types: Sequence[str] = ("Conv",)) -> list[str]:
+    """Names of the nodes of ``op_types`` in graph order (the candidates for per-layer sensitivity)."""
+    import onnx
+
+    model = onnx.load_model(str(model_path), load_external_data=False)
+    return [n.name for n in model.graph.node if n.op_type in op_types]
+
+
+def calibration_cache_path(
+    cache_dir: str | Path, prepared_path: str | Path, options: Int8Options, calib_id: str
+) -> Path:
+    """``<cache_dir>/calib-<method>-<key>.json``: the key hashes the model file, the calibration inputs' id and
+    the options that change the ranges (method, percentile, flavour, op types), but not ``exclude``."""
+    from .onnx_export import sha256_file
+
+    key = json.dumps(
+        [
+            sha256_file(prepared_path),
+            calib_id,
+            options.method.value,
+            options.percentile,
+            options.flavour.value,
+            sorted(options.op_types),
+        ]
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"calib-{options.method.value}-{digest}.json"
+
+
+def quantize_int8(
+    prepared_path: str | Path,
+    out_path: str | Path,
+    options: Int8Options,
+    *,
+    inputs: Sequence[np.ndarray] | None = None,
+    cache_dir: str | Path,
+    calib_id: str = "",
+    metadata: dict[str, str] | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write an INT8 QDQ model of a pre-processed FP32 model.
+
+    Args:
+        prepared_path: FP32 ONNX after :func:`preprocess_for_quantization` (its node names are the ones
+            ``options.exclude`` refers to).
+        out_path: destination ``.onnx``; written atomically.
+        options: :class:`Int8Options`.
+        inputs: calibration inputs, ``(1, C, H, W)`` float32 noisy images; needed unless ``cache_path`` already
+            holds the ranges of this method.
+        cache_dir: folder of calibration caches (ORT's JSON ranges). The file name is derived from everything
+            that decides the ranges (:func:`calibration_cache_path`); it is read if it exists and written after
+            calibrating otherwise.
+        calib_id: identifies the calibration inputs (e.g. the image set's sha256 and the noise sigmas).
+        metadata: entries added to the model's ``metadata_props`` (the FP32 model's entries are kept); the
+            precision and flavour keys are set here.
+        progress: tqdm bar while calibrating.
+
+    Returns:
+        ``out_path``. The model maps ``noisy`` ``(N, C, H, W)`` float32 to ``denoised`` float32.
+
+    Raises:
+        CalibrationError: no inputs and no cache, or calibration failed (e.g. images too few/odd-sized).
+        ExportError: quantization failed.
+    """
+    import onnx
+    from onnxruntime.quantization import quantize_static
+
+    from .calibration import NoisyImageReader
+
+    cache_path = calibration_cache_path(cache_dir, prepared_path, options, calib_id)
+    unknown = set(options.exclude) - set(quantizable_nodes(prepared_path, options.op_types + ("Sub", "Mul")))
+    if unknown:
+        raise InvalidInputError(f"nodes to keep in float not found in the model: {sorted(unknown)}")
+    reader = None
+    if not cache_path.is_file():
+        if not inputs:
+            raise CalibrationError("INT8 calibration needs at least one image (the calibration folder is empty?)")
+        reader = NoisyImageReader(list(inputs), progress=progress)
+        if len(inputs) % options.strided_calibration:
+            options = replace(options, strided_calibration=1)
+    settings = _ort_settings(options)
+    with tempfile.TemporaryDirectory(prefix="edgedenoise.q.") as tmp:
+        tmp_out = Path(tmp) / "int8.onnx"
+        try:
+            with _quiet():
+                quantize_static(
+                    str(prepared_path),
+                    str(tmp_out),
+                    reader,
+                    nodes_to_exclude=list(options.exclude),
+                    calibration_cache_path=cache_path,
+                    **settings,  # type: ignore[arg-type]
+                )
+        except CalibrationError:
+            raise
+        except Exception as exc:
+            if not cache_path.is_file():
+                raise CalibrationError(f"INT8 calibration ({options.method.value}) failed: {exc}") from exc
+            raise ExportError(f"INT8 quantization failed: {exc}") from exc
+        model = onnx.load_model(str(tmp_out))
+    _float_inputs_for_float_nodes(model, options)
+    set_metadata(model, {PRECISION_KEY: "int8", FLAVOUR_KEY: options.flavour.value, **(metadata or {})})
+    return save_onnx_atomic(model, out_path)
+
+
+def _float_inputs_for_float_nodes(model: onnx.ModelProto, options: Int8Options) -> None:
+    """Give the float consumers of a quantized *graph input* the input itself, in place.
+
+    ONNX Runtime quantizes a tensor for all its consumers: the image-level residual ``noisy - noise`` (a float
+    ``Sub``) would read the 8-bit copy of the noisy input and put its rounding error straight into the output
+    (about 0.5 gray levels RMS). Float consumers (operators not quantized, or excluded) are rewired to the
+    original float input; a Q/DQ pair left without consumers is removed. Only graph inputs are rewired: an
+    intermediate tensor's pre-quantization value may differ from its dequantized one (ORT folds a ReLU into the
+    uint8 range of the preceding Conv's output).
+    """
+    graph = model.graph
+    inputs = {i.name for i in graph.input}
+    producer = {o: n for n in graph.node for o in n.output}
+    float_nodes = [
+        n
+        for n in graph.node
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+        and (n.op_type not in options.op_types or n.name in options.exclude)
+    ]
+    for node in float_nodes:
+        for k, name in enumerate(node.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inputs:
+                node.input[k] = q.input[0]
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    changed = True
+    while changed:  # drop Q/DQ nodes whose outputs nobody reads
+        dead = [
+            n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not set(n.output) & used
+        ]
+        changed = bool(dead)
+        for n in dead:
+            graph.node.remove(n)
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+
+
+def convert_fp16(fp32_path: str | Path, out_path: str | Path, *, keep_io_types: bool = True) -> Path:
+    """Write an FP16 copy of an FP32 ONNX model (weights and compute in float16).
+
+    Args:
+        fp32_path: FP32 ONNX (e.g. from :func:`.onnx_export.export_onnx`).
+        out_path: destination ``.onnx``; written atomically.
+        keep_io_types: keep the ``noisy``/``denoised`` tensors float32 (casts inside the graph); False gives
+            float16 I/O.
+
+    Returns:
+        ``out_path``; ``metadata_props`` copied with ``PRECISION_KEY = "fp16"``.
+
+    Raises:
+        ExportError: the converter failed.
+    """
+    import onnx
+    from onnxruntime.transformers import float16
+
+    model = onnx.load_model(str(fp32_path))
+    try:
+        with _quiet():
+            half = float16.convert_float_to_float16(model, keep_io_types=keep_io_types, disable_shape_infer=False)
+    except Exception as exc:
+        raise ExportError(f"FP16 conversion of {str(fp32_path)!r} failed: {exc}") from exc
+    half = _toposorted(half)
+    set_metadata(half, {PRECISION_KEY: "fp16", FLAVOUR_KEY: ""})
+    return save_onnx_atomic(half, out_path)
+
+
+def _toposorted(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its nodes in topological order (the float16 converter appends the input casts at the end,
+    which ``onnx.checker`` rejects); sorted with onnx-ir's stable sort."""
+    import onnx_ir as ir
+
+    irmodel = ir.from_proto(model)
+    irmodel.graph.sort()
+    return ir.to_proto(irmodel)
+
+
+def calibration_record(method: CalibMethod, n_images: int, sha256: str, sigmas: Sequence[float]) -> str:
+    """The JSON stored under :data:`CALIBRATION_KEY`."""
+    return json.dumps(
+        {"method": CalibMethod(method).value, "images": n_images, "sha256": sha256, "sigmas": list(sigmas)},
+        sort_keys=True,
+    )

@@ -1,0 +1,365 @@
+"""ONNX -> TensorRT engine, built on the target device, with a JSON sidecar and a persistent timing cache.
+
+Written against the TensorRT 10 Python API (type-checked by mypy with ``tensorrt-stubs``); TensorRT itself is
+imported only inside :func:`build_engine`, after :func:`edgedenoise.runtime.optional.require_tensorrt` has
+checked that the real library (not just the stubs' namespace package) is present.
+
+* **Precision comes from the ONNX file** (its ``metadata_props``): an INT8 engine is built from the
+  ``.int8.trt.onnx`` QDQ model and an FP16 engine from the ``.fp16.onnx`` model, as **strongly typed** networks
+  (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``: tensor types follow the ONNX graph; TensorRT developer
+  guide, "Strongly Typed Networks" and "Explicit Quantization"). TensorRT deprecated implicit INT8 calibration
+  in 10.1, so an INT8 engine from an FP32 ONNX is refused. An FP16 engine from the FP32 ONNX uses the
+  builder-flag route (weakly typed network + ``BuilderFlag.FP16``), which older TensorRT needs.
+* **Optimization profile**: one profile for the ``noisy`` input, ``min/opt/max`` N x C x H x W with H and W
+  rounded to the model's ``size_multiple`` (min up, max down, opt to the nearest).
+* **Timing cache**: kept per TensorRT version and GPU (``timing-<trt>-sm<cc>-<gpu>.cache`` in the cache folder),
+  loaded before and saved after each build; rebuilding the same model then skips most kernel timing.
+* **Sidecar** ``<engine>.json`` (:mod:`edgedenoise.runtime.engine_meta`): an existing engine is reused only if
+  its sidecar matches what would be built now (TensorRT version, GPU, precision, profile, source ONNX sha256,
+  model contract); otherwise it is rebuilt, and the reasons are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..runtime.contract import CFG_METADATA_KEY, FLAVOUR_KEY, INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelCfg
+from ..runtime.engine_meta import EngineMeta, Profile, mismatches, read_sidecar, sidecar_path, write_sidecar
+from ..runtime.errors import ArtifactError, BackendUnavailableError, ExportError, InvalidInputError
+from ..runtime.optional import require_cuda_runtime, require_tensorrt, tensorrt_module
+from .onnx_export import publish
+
+DEFAULT_MIN_HW = (64, 64)
+DEFAULT_OPT_HW = (512, 512)
+DEFAULT_MAX_HW = (1080, 1920)
+DEFAULT_WORKSPACE_MIB = 1024
+ENGINE_NOTICE = (
+    "TensorRT is not installed here: build the engine on the target device with "
+    "`edgedenoise build MODEL.int8.trt.onnx` (or MODEL.fp16.onnx)"
+)
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """``"HxW"`` (e.g. ``"1080x1920"``) -> ``(H, W)``.
+
+    Raises:
+        InvalidInputError: not two positive integers separated by ``x``.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise InvalidInputError(f"size {text!r} is not HxW with positive integers, e.g. 512x512")
+    return int(m.group(1)), int(m.group(2))
+
+
+def make_profile(
+    cfg: ModelCfg,
+    min_hw: tuple[int, int] = DEFAULT_MIN_HW,
+    opt_hw: tuple[int, int] = DEFAULT_OPT_HW,
+    max_hw: tuple[int, int] = DEFAULT_MAX_HW,
+    batch: int = 1,
+) -> Profile:
+    """The optimization profile for a model: N in ``[1, batch]`` (opt ``batch``), H/W rounded to ``size_multiple``.
+
+    Rounding: ``min`` up, ``max`` down, ``opt`` to the nearest multiple, so that every shape the profile admits
+    is one the model accepts.
+
+    Raises:
+        InvalidInputError: ``batch < 1``, or after rounding ``min <= opt <= max`` does not hold (the message gives
+            the rounded sizes).
+    """
+    if batch < 1:
+        raise InvalidInputError(f"--batch must be >= 1, got {batch}")
+    m = cfg.size_multiple
+
+    def up(v: int) -> int:
+        return -(-v // m) * m
+
+    def down(v: int) -> int:
+        return v // m * m
+
+    def nearest(v: int) -> int:
+        return max(m, int(round(v / m)) * m)
+
+    lo = (up(min_hw[0]), up(min_hw[1]))
+    opt = (nearest(opt_hw[0]), nearest(opt_hw[1]))
+    hi = (down(max_hw[0]), down(max_hw[1]))
+    if not (lo[0] <= opt[0] <= hi[0] and lo[1] <= opt[1] <= hi[1]) or hi[0] < m or hi[1] < m:
+        raise InvalidInputError(
+            f"profile sizes rounded to multiples of {m} give min {lo[0]}x{lo[1]}, opt {opt[0]}x{opt[1]}, max "
+            f"{hi[0]}x{hi[1]}; choose --min <= --opt <= --max"
+        )
+    c = cfg.in_channels
+    return Profile((1, c, *lo), (batch, c, *opt), (batch, c, *hi))
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """The CUDA device an engine is built for: ``name`` and compute capability ``"major.minor"``."""
+
+    name: str
+    compute_capability: str
+
+
+def gpu_info(device: int = 0) -> GpuInfo:
+    """Name and compute capability of CUDA device ``device`` (through cuda-python's runtime binding).
+
+    Raises:
+        BackendUnavailableError: cuda-python is missing or no CUDA device ``device`` exists.
+    """
+    cudart = require_cuda_runtime("building a TensorRT engine")
+    result = cudart.cudaGetDeviceProperties(device)
+    err, props = result[0], result[1]
+    if int(err) != 0:
+        raise BackendUnavailableError(f"no usable CUDA device {device} (cudaGetDeviceProperties: {err})")
+    raw = props.name
+    name = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).rstrip("\x00").strip()
+    return GpuInfo(name, f"{props.major}.{props.minor}")
+
+
+def engines_available() -> bool:
+    """True if real TensorRT is installed (engines can be built here; a GPU is checked when building)."""
+    return tensorrt_module() is not None
+
+
+def timing_cache_path(cache_dir: str | Path, tensorrt_version: str, gpu: GpuInfo) -> Path:
+    """``<cache_dir>/timing-<trt version>-sm<cc>-<gpu slug>.cache``: one timing cache per TensorRT and GPU.
+
+    Timings measured on one GPU or TensorRT version are wrong for another, so the key holds all three.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", gpu.name.lower()).strip("-") or "gpu"
+    cc = gpu.compute_capability.replace(".", "")
+    return Path(cache_dir) / f"timing-{tensorrt_version}-sm{cc}-{slug}.cache"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/edgedenoise/tensorrt`` (``~/.cache/edgedenoise/tensorrt`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgedenoise" / "tensorrt"
+
+
+_SUFFIXES = (".int8.trt", ".int8.cpu", ".fp16", ".fp32")
+
+
+def default_engine_path(onnx_path: str | Path, precision: str) -> Path:
+    """``rednet30.int8.trt.onnx`` -> ``rednet30.int8.engine``; ``rednet30.onnx`` + fp16 -> ``rednet30.fp16.engine``."""
+    p = Path(onnx_path)
+    stem = p.name[: -len(".onnx")] if p.name.endswith(".onnx") else p.stem
+    for suffix in _SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return p.with_name(f"{stem}.{precision}.engine")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How to build: the engine's precision and whether the network is strongly typed (types from the ONNX)."""
+
+    precision: str
+    strongly_typed: bool
+
+
+def plan_build(onnx_meta: dict[str, str], requested: str | None) -> BuildPlan:
+    """Choose precision and typing mode from the ONNX file's metadata and the user's request.
+
+    Args:
+        onnx_meta: ``metadata_props`` of the ONNX file (``PRECISION_KEY``, ``FLAVOUR_KEY``).
+        requested: ``"fp16"``, ``"int8"``, ``"fp32"`` or None (= what the ONNX file holds).
+
+    Returns:
+        Strongly typed for a file that already has the requested precision; for ``fp16`` from an FP32 file the
+        builder-flag route (weakly typed).
+
+    Raises:
+        ArtifactError: the file has no precision metadata (not exported by edgedenoise).
+        InvalidInputError: INT8 requested from a non-QDQ file, a CPU-flavour INT8 file (asymmetric uint8, which
+            TensorRT rejects), or a request that contradicts the file (e.g. fp32 from an INT8 file).
+    """
+    have = onnx_meta.get(PRECISION_KEY)
+    if have not in ("fp32", "fp16", "int8"):
+        raise ArtifactError(
+            f"the ONNX file has no {PRECISION_KEY} metadata ({have!r}); export it with `edgedenoise export`"
+        )
+    if have == "int8" and onnx_meta.get(FLAVOUR_KEY) != "trt":
+        raise InvalidInputError(
+            f"this INT8 ONNX is the {onnx_meta.get(FLAVOUR_KEY) or 'unknown'!r} flavour (uint8 activations, which "
+            "TensorRT rejects); build the .int8.trt.onnx file instead"
+        )
+    want = requested or have
+    if want == have:
+        return BuildPlan(have, strongly_typed=True)
+    if want == "fp16" and have == "fp32":
+        return BuildPlan("fp16", strongly_typed=False)
+    if want == "int8":
+        raise InvalidInputError(
+            "INT8 engines are built from a QDQ ONNX (TensorRT's implicit calibration is deprecated since 10.1): "
+            "run `edgedenoise export --int8` and build the .int8.trt.onnx file"
+        )
+    raise InvalidInputError(f"cannot build a {want} engine from a {have} ONNX file; build the matching artifact")
+
+
+def reuse_reasons(engine_path: str | Path, expected: EngineMeta) -> list[str]:
+    """Why the engine at ``engine_path`` cannot be reused for ``expected``; empty if it can.
+
+    An engine is reusable only if the file and its sidecar exist and the sidecar matches ``expected`` on every
+    field that affects the engine (:func:`edgedenoise.runtime.engine_meta.mismatches`).
+    """
+    engine_path = Path(engine_path)
+    if not engine_path.is_file():
+        return ["no engine file"]
+    try:
+        have = read_sidecar(engine_path)
+    except ArtifactError as exc:
+        return [f"sidecar unusable: {exc}"]
+    return mismatches(have, expected)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of :func:`build_engine`: the engine, its sidecar content, and whether an existing one was reused.
+
+    Attributes:
+        rebuilt_because: the mismatches that forced a rebuild (empty when reused or built fresh).
+    """
+
+    engine_path: Path
+    meta: EngineMeta
+    reused: bool
+    rebuilt_because: list[str] = field(default_factory=list)
+
+
+def _atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        publish(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path | None = None,
+    *,
+    precision: str | None = None,
+    min_hw: tuple[int, int] = DEFAULT_MIN_HW,
+    opt_hw: tuple[int, int] = DEFAULT_OPT_HW,
+    max_hw: tuple[int, int] = DEFAULT_MAX_HW,
+    batch: int = 1,
+    cache_dir: str | Path | None = None,
+    workspace_mib: int = DEFAULT_WORKSPACE_MIB,
+    device: int = 0,
+    force: bool = False,
+) -> BuildResult:
+    """Build (or reuse) a TensorRT engine for an edgedenoise ONNX artifact on this machine's GPU.
+
+    Args:
+        onnx_path: ``.onnx`` written by ``edgedenoise export`` (FP32, FP16 or INT8-trt QDQ).
+        engine_path: destination; default :func:`default_engine_path`. Written atomically with its sidecar.
+        precision: ``"fp32"``, ``"fp16"``, ``"int8"`` or None (the file's own); see :func:`plan_build`.
+        min_hw, opt_hw, max_hw, batch: the optimization profile (:func:`make_profile`).
+        cache_dir: timing-cache folder (default :func:`default_cache_dir`).
+        workspace_mib: builder workspace limit in MiB.
+        device: CUDA device index.
+        force: rebuild even if a matching engine exists.
+
+    Returns:
+        :class:`BuildResult`.
+
+    Raises:
+        BackendUnavailableError: TensorRT, cuda-python or a CUDA device is missing (the message says what).
+        ArtifactError / InvalidInputError: see :func:`plan_build` and :func:`make_profile`.
+        ExportError: TensorRT could not parse the ONNX file or build the engine (its errors are quoted).
+    """
+    from .. import __version__
+    from .onnx_export import read_metadata, sha256_file
+
+    require_tensorrt("building a TensorRT engine")
+    import tensorrt as trt  # typed by tensorrt-stubs; the real module was checked just above
+
+    onnx_path = Path(onnx_path)
+    meta_props = read_metadata(onnx_path)
+    plan = plan_build(meta_props, precision)
+    if CFG_METADATA_KEY not in meta_props:
+        raise ArtifactError(f"{str(onnx_path)!r} has no model contract; export it with `edgedenoise export`")
+    cfg = ModelCfg.from_json(meta_props[CFG_METADATA_KEY])
+    profile = make_profile(cfg, min_hw, opt_hw, max_hw, batch)
+    gpu = gpu_info(device)
+    engine_path = Path(engine_path) if engine_path else default_engine_path(onnx_path, plan.precision)
+    expected = EngineMeta(
+        tensorrt_version=str(trt.__version__),
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=plan.precision,
+        profile=profile,
+        source_onnx_sha256=sha256_file(onnx_path),
+        model_cfg=cfg,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        strongly_typed=plan.strongly_typed,
+        edgedenoise_version=__version__,
+        built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    reasons = reuse_reasons(engine_path, expected)
+    if not reasons and not force:
+        return BuildResult(engine_path, read_sidecar(engine_path), reused=True)
+    rebuilt_because = [] if reasons == ["no engine file"] else (reasons or ["--force"])
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT could not parse {str(onnx_path)!r}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    if not plan.strongly_typed and plan.precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    trt_profile = builder.create_optimization_profile()
+    trt_profile.set_shape(INPUT_NAME, trt.Dims4(*profile.min), trt.Dims4(*profile.opt), trt.Dims4(*profile.max))
+    config.add_optimization_profile(trt_profile)
+
+    cache_file = timing_cache_path(cache_dir or default_cache_dir(), expected.tensorrt_version, gpu)
+    cache_bytes = cache_file.read_bytes() if cache_file.is_file() else b""
+    timing_cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(timing_cache, ignore_mismatch=False)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ExportError(
+            f"TensorRT failed to build an engine from {str(onnx_path)!r} (see its log above); "
+            "check the profile sizes and the workspace limit"
+        )
+    _atomic_write_bytes(engine_path, memoryview(serialized))
+    write_sidecar(engine_path, expected)
+    _atomic_write_bytes(cache_file, memoryview(config.get_timing_cache().serialize()))
+    return BuildResult(engine_path, expected, reused=False, rebuilt_because=rebuilt_because)
+
+
+__all__ = [
+    "ENGINE_NOTICE",
+    "BuildPlan",
+    "BuildResult",
+    "GpuInfo",
+    "build_engine",
+    "default_cache_dir",
+    "default_engine_path",
+    "engines_available",
+    "gpu_info",
+    "make_profile",
+    "parse_hw",
+    "plan_build",
+    "reuse_reasons",
+    "sidecar_path",
+    "timing_cache_path",
+]
