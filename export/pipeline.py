@@ -182,6 +182,9 @@ def export_model(
     name = cfg.arch
 
     vdir = Path(val_dir) if val_dir else default_val_dir(cfg.in_channels)
+    cdir = (Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)) if int8 else None
+    if cdir is not None and cdir.resolve() == vdir.resolve():
+        raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
     val_images = load_images(vdir, cfg.in_channels, cfg.size_multiple)
     val = make_validation_set(val_images, val_sigma if val_sigma is not None else gate_sigma(cfg))
     val_id = f"{vdir.name}:{files_sha256(vdir)[:16]}:sigma={val.sigma:g}"
@@ -206,9 +209,7 @@ def export_model(
         records.append(_fp16(fp32_path, out / f"{name}.fp16.onnx", val, fp32_out, fp16_budget_db, val_id, threads))
 
     if int8:
-        cdir = Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)
-        if cdir.resolve() == vdir.resolve():
-            raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
+        assert cdir is not None
         images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=max_calib_images)
         sigmas = tuple(calib_sigmas) if calib_sigmas else calibration_sigmas(cfg)
         calib_inputs = add_noise(images, sigmas, seed=10_000)

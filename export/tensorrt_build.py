@@ -65,7 +65,7 @@ def make_profile(
 ) -> Profile:
     """The optimization profile for a model: N in ``[1, batch]`` (opt ``batch``), H/W rounded to ``size_multiple``.
 
-    Rounding: ``min`` up, ``max`` down, ``opt`` to the nearest multiple, so that every shape the profile admits
+    Rounding: ``min`` up, ``max`` down, ``opt`` to the nearest multiple (halves up), so that every shape the profile admits
     is one the model accepts.
 
     Raises:
@@ -83,7 +83,7 @@ def make_profile(
         return v // m * m
 
     def nearest(v: int) -> int:
-        return max(m, int(round(v / m)) * m)
+        return max(m, (v + m // 2) // m * m)  # halves round up
 
     lo = (up(min_hw[0]), up(min_hw[1]))
     opt = (nearest(opt_hw[0]), nearest(opt_hw[1]))

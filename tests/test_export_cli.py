@@ -1,0 +1,125 @@
+"""``edgedenoise export / build / compare`` end to end on a tiny model, and the model-source rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from edgedenoise.cli import cli
+from edgedenoise.export.calibration import CALIB_DIR, load_images
+from edgedenoise.export.onnx_export import describe_graph, read_metadata, run_onnx
+from edgedenoise.export.pipeline import export_model, load_model_source
+from edgedenoise.export.tensorrt_build import ENGINE_NOTICE, engines_available
+from edgedenoise.models import create_model, save_weights
+from edgedenoise.runtime.contract import FLAVOUR_KEY, PRECISION_KEY, QUALITY_KEY, WEIGHTS_SHA_KEY
+from edgedenoise.runtime.errors import ArtifactError, InvalidInputError, UnknownModelError
+from edgedenoise.runtime.metrics import awgn, psnr, quantize8
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    weights = save_weights(create_model("rednet10_s2", features=8, noise="awgn:0-55"), d / "tiny.safetensors")
+    calib = d / "calib"
+    calib.mkdir()
+    for p in sorted((CALIB_DIR / "gray").glob("*.png"))[:6]:  # six 64x64 crops keep calibration quick
+        Image.open(p).crop((0, 0, 64, 64)).save(calib / p.name)
+    out = d / "out"
+    res = CliRunner().invoke(
+        cli, ["export", "--model", str(weights), "--fp16", "--int8", "--calib", str(calib), "-o", str(out),
+              "--no-progress"],
+    )  # fmt: skip
+    return out, res, weights
+
+
+def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result, Path]) -> None:
+    out, res, weights = exported
+    assert res.exit_code == 0, res.output
+    names = ["rednet10_s2.onnx", "rednet10_s2.fp16.onnx", "rednet10_s2.int8.cpu.onnx", "rednet10_s2.int8.trt.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    lines = res.output.splitlines()
+    assert lines[0].split() == ["artifact", "precision", "size", "PSNR", "vs", "FP32", "drop", "path"]
+    rows = {ln.split()[0]: ln for ln in lines[2:6]}
+    assert sorted(rows) == sorted(names)
+    assert "reference" in rows["rednet10_s2.onnx"]
+    if not engines_available():
+        assert lines[-1] == ENGINE_NOTICE
+    import hashlib
+
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for name in names:
+        meta = read_metadata(out / name)
+        assert meta[WEIGHTS_SHA_KEY] == sha
+        assert "ConvTranspose" not in describe_graph(out / name)["ops"]
+    for flavour in ("cpu", "trt"):
+        path = out / f"rednet10_s2.int8.{flavour}.onnx"
+        meta = read_metadata(path)
+        assert meta[PRECISION_KEY] == "int8" and meta[FLAVOUR_KEY] == flavour
+        quality = json.loads(meta[QUALITY_KEY])
+        assert quality["reference"] == "fp32" and quality["drop_db"] <= 0.1 and quality["budget_db"] == 0.1
+        # the table shows the drop recorded in the file
+        assert f"{quality['drop_db']:+.3f} dB" in rows[path.name]
+        calib = json.loads(meta["edgedenoise.calibration"])
+        assert calib["images"] == 6 and calib["method"] == "minmax" and calib["sigmas"] == [5.0, 30.0, 55.0]
+    assert json.loads(read_metadata(out / "rednet10_s2.fp16.onnx")[QUALITY_KEY])["finite"] is True
+
+
+def test_compare_reports_psnr_of_both(exported: tuple[Path, Result, Path]) -> None:
+    out, _, _ = exported
+    a, b = out / "rednet10_s2.onnx", out / "rednet10_s2.int8.cpu.onnx"
+    res = CliRunner().invoke(cli, ["compare", str(a), str(b), "--data", str(CALIB_DIR / "val_gray"), "--sigma", "15"])
+    assert res.exit_code == 0, res.output
+    # Independent recomputation of A's mean PSNR with the benchmark protocol.
+    vals = []
+    for i, clean in enumerate(load_images(CALIB_DIR / "val_gray", 1, 2)):
+        y = run_onnx(a, awgn(clean, 15.0, i)[None])
+        vals.append(psnr(quantize8(y[0, 0]), quantize8(clean[0])))
+    assert f"PSNR vs clean: A {np.mean(vals):.3f} dB" in res.output
+    assert "images: 16, AWGN sigma 15" in res.output
+
+
+def test_build_exits_1_with_one_line_without_tensorrt(exported: tuple[Path, Result, Path]) -> None:
+    if engines_available():
+        pytest.skip("TensorRT is installed here")
+    out, _, _ = exported
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgedenoise.cli", "build", str(out / "rednet10_s2.int8.trt.onnx"), "--max", "720x1280"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "needs TensorRT, which is not installed" in proc.stderr
+
+
+def test_model_sources(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = create_model("rednet10", features=8, noise="awgn:25")
+    ck = tmp_path / "best.pt"
+    torch.save(
+        {
+            "arch": "rednet10",
+            "cfg": model.cfg.to_json(),
+            "overrides": {"features": 8},
+            "state_dict": model.state_dict(),
+        },
+        ck,
+    )
+    loaded, sha = load_model_source(ck)
+    assert loaded.cfg == model.cfg and sha is not None and len(sha) == 64
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    assert load_model_source(model) == (model, None)
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_model_source(tmp_path / "missing.safetensors")
+    with pytest.raises(UnknownModelError, match="unknown model 'nosuchnet'"):
+        load_model_source("nosuchnet")
+    with pytest.raises(InvalidInputError, match="same"):
+        export_model(model, tmp_path / "o", int8=True, calib_dir=CALIB_DIR / "val_gray", val_dir=CALIB_DIR / "val_gray")
