@@ -65,8 +65,8 @@ def make_profile(
 ) -> Profile:
     """The optimization profile for a model: N in ``[1, batch]`` (opt ``batch``), H/W rounded to ``size_multiple``.
 
-    Rounding: ``min`` up, ``max`` down, ``opt`` to the nearest multiple (halves up), so that every shape the profile admits
-    is one the model accepts.
+    Rounding: ``min`` up, ``max`` down, ``opt`` to the nearest multiple (halves up), so that every shape the
+    profile admits is one the model accepts.
 
     Raises:
         InvalidInputError: ``batch < 1``, or after rounding ``min <= opt <= max`` does not hold (the message gives

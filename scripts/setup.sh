@@ -10,3 +10,4 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[train,export,dev]"
 .venv/bin/python -m pip install -q --no-deps "tensorrt-stubs>=10"
+.venv/bin/python scripts/trt_typings.py  # a mypy-readable copy of the stubs in .typings/ (see the script)
