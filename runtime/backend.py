@@ -216,7 +216,8 @@ def open_backend(
         device: CUDA device index (GPU backends); None means device 0, and lets ``auto`` use the CPU.
         allow_fallback: if the named backend cannot run, try the next ones (recorded in the info).
         threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core).
-        max_tile: largest tile side the ORT TensorRT provider builds its profile for (default 1024).
+        max_tile: largest tile side the ORT TensorRT provider builds its profile for
+            (default :data:`~.tiling.DEFAULT_TILE`).
 
     Returns:
         ``(backend, info)``: the open backend (caller closes it) and what really runs.

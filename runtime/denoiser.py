@@ -39,9 +39,8 @@ import numpy as np
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ModelCfg
 from .errors import InferenceError, InvalidInputError
-from .tiling import DEFAULT_BLEND, blend_weights, min_tile, plan_tiles
+from .tiling import DEFAULT_BLEND, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
 
-DEFAULT_TILE = 1024  # tile side when the backend sets no limit (bounds memory on 4000x3000 frames)
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 
@@ -110,7 +109,7 @@ class Denoiser:
         if tile is not None and tile < 0:
             raise InvalidInputError(f"tile must be a positive number of pixels or 0 (no tiling), got {tile}")
         self._backend: Backend | None = None
-        max_tile = tile if tile else None
+        max_tile = tile if tile else DEFAULT_TILE  # the ORT TensorRT provider builds its profile up to this
         self._backend, self.info = open_backend(
             model, backend, device=device, allow_fallback=allow_fallback, threads=threads, max_tile=max_tile
         )
@@ -308,8 +307,12 @@ class Denoiser:
         return y[:, :, :h, :w]
 
     def _run_batches(self, x: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+        """Run ``(B, C, h, w)`` in chunks: at most the backend's batch limit, and at most one tile's pixels
+        per run (so the three planes of a colour image or a batch of frames cost no more memory than a tile)."""
         backend = self._live
-        limit = backend.input_spec.max_batch or x.shape[0]
+        budget = self._tile_hw[0] * self._tile_hw[1] if self._tile_hw else None
+        by_pixels = max(1, budget // (x.shape[2] * x.shape[3])) if budget else x.shape[0]
+        limit = min(backend.input_spec.max_batch or x.shape[0], by_pixels)
         if x.shape[0] <= limit:
             out = backend.run(x, noise)
         else:
@@ -325,7 +328,8 @@ class Denoiser:
     def _run_tiled(self, x: np.ndarray, noise: np.ndarray | None, tile: tuple[int, int]) -> np.ndarray:
         _, _, h, w = x.shape
         cfg = self.cfg
-        plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend)
+        spec = self._live.input_spec
+        plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend, spec.min_hw)
         acc = np.zeros(x.shape, np.float32)
         norm = np.zeros((h, w), np.float32)
         for r0, r1 in plan.rows:

@@ -1,8 +1,9 @@
 """ONNX Runtime backend: the CPU, CUDA or TensorRT execution provider running an ``.onnx`` artifact.
 
 Honesty checks (ONNX Runtime drops a provider that fails to load, and places single nodes on the CPU, without
-raising): after the session is created, its first provider (``session.get_providers()``) must be the one
-asked for, and a profiled warm-up run records which provider ran each node (ONNX Runtime's profiler, "Node"
+raising; ``get_available_providers()`` only lists what the build was compiled with): after the session is
+created, its first provider (``session.get_providers()``) must be the one asked for, a warm-up run must
+succeed, and that run is profiled to record which provider ran each node (ONNX Runtime's profiler, "Node"
 events, ``args.provider``; https://onnxruntime.ai/docs/performance/tune-performance/profiling-tools.html).
 If the asked-for provider ran no node at all, the backend is unavailable.
 
@@ -31,8 +32,8 @@ from .backend import Backend, BackendKind, InputSpec
 from .contract import INPUT_NAME, NOISE_LEVEL_NAME, OUTPUT_NAME
 from .errors import ArtifactError, BackendUnavailableError, InferenceError, InvalidInputError
 from .optional import onnxruntime_module
+from .tiling import DEFAULT_TILE
 
-DEFAULT_MAX_TILE = 1024
 _EP = {
     BackendKind.ORT_CPU: "CPUExecutionProvider",
     BackendKind.ORT_CUDA: "CUDAExecutionProvider",
@@ -113,7 +114,7 @@ class OrtBackend(Backend):
             raise BackendUnavailableError(
                 f"this onnxruntime build ({ort.__version__}) has no {ep} (it has {', '.join(available)}); {_GPU_HINT}"
             )
-        max_tile = max_tile or DEFAULT_MAX_TILE
+        max_tile = max_tile or DEFAULT_TILE
         providers: list[Any]
         if kind is BackendKind.ORT_CPU:
             providers = ["CPUExecutionProvider"]
@@ -138,7 +139,17 @@ class OrtBackend(Backend):
         self.providers = got
         self.contract = ArtifactContract.from_metadata(session.get_modelmeta().custom_metadata_map, self.path.name)
         self.input_spec = self._spec(session, kind, max_tile)
-        self.node_providers = self._profiled_warmup()
+        try:
+            self.node_providers = self._profiled_warmup()
+        except InferenceError as exc:
+            if kind is BackendKind.ORT_CPU:
+                raise
+            # get_available_providers() is what the build was compiled with; only a run shows that its
+            # kernels suit this GPU (e.g. a Jetson wheel built for another compute capability).
+            raise BackendUnavailableError(
+                f"{ep} loaded but could not run {self.path.name} ({exc}); the onnxruntime-gpu build may not "
+                "match this GPU or CUDA version (see docs/runtime.md, 'GPU and Jetson')"
+            ) from exc
         if not self.node_providers.get(ep):
             raise BackendUnavailableError(
                 f"{ep} loaded but ran no node of {self.path.name} (nodes ran on: {self.node_providers}); {_GPU_HINT}"

@@ -23,6 +23,9 @@ import numpy as np
 from .errors import InvalidInputError
 
 DEFAULT_BLEND = 16  # pixels of linear cross-fade between tiles, beyond the halos
+# Largest tile side when the backend sets no limit. It bounds memory: RED30 (64 features) on ONNX Runtime CPU
+# peaked at 0.45 GB resident with this limit and 3.3 GB untiled, at 1024x1024 (docs/runtime.md, "Tiling").
+DEFAULT_TILE = 512
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TilePlan:
     """Where the tiles of one ``(height, width)`` image go.
 
     Attributes:
-        rows: ``(start, stop)`` of each tile along H (every tile but a single one spans ``tile_h`` pixels).
+        rows: ``(start, stop)`` of each tile along H (all of one size, at most ``tile_h``).
         cols: the same along W.
         halo: pixels of zero weight at an interior tile edge (``ceil((receptive_field - 1) / 2)``).
         blend: pixels of linear ramp after the halo.
@@ -62,14 +65,21 @@ def _ceil_to(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-def plan_axis(length: int, tile: int, overlap: int, multiple: int) -> tuple[tuple[int, int], ...]:
-    """Tile spans ``(start, stop)`` covering ``[0, length)``.
+def plan_axis(
+    length: int, tile: int, overlap: int, multiple: int, min_tile: int = 1
+) -> tuple[tuple[int, int], ...]:
+    """Tile spans ``(start, stop)`` covering ``[0, length)``, balanced so that no tile is mostly overlap.
+
+    The number of tiles is the fewest that ``tile`` allows; the tiles are then shrunk to the smallest equal
+    size that still covers the axis with that many tiles (at least ``min_tile``), so a 1080-pixel axis under
+    a 1024-pixel limit runs as two 578-pixel tiles, not as two 1024-pixel tiles that overlap by 968 pixels.
 
     Args:
         length: image extent (a multiple of ``multiple``).
-        tile: tile extent (a multiple of ``multiple``); if ``tile >= length`` one tile spans the image.
+        tile: largest tile extent (a multiple of ``multiple``); if ``tile >= length`` one tile spans the image.
         overlap: minimum overlap between neighbours.
-        multiple: every start is a multiple of this.
+        multiple: every start and every tile extent is a multiple of this.
+        min_tile: smallest tile extent allowed (e.g. an engine profile's minimum).
 
     Raises:
         InvalidInputError: ``tile - overlap`` leaves no step of at least ``multiple``.
@@ -82,8 +92,12 @@ def plan_axis(length: int, tile: int, overlap: int, multiple: int) -> tuple[tupl
             f"tile {tile} is too small for an overlap of {overlap} pixels (receptive field + blend); "
             f"use a tile of at least {_ceil_to(overlap + multiple, multiple)}"
         )
-    starts = list(range(0, length - tile, step)) + [length - tile]
-    return tuple((s, s + tile) for s in starts)
+    count = -(-(length - tile) // step) + 1  # fewest tiles of at most `tile` pixels
+    aligned_overlap = _ceil_to(overlap, multiple)  # == tile - step
+    step = _ceil_to(-(-(length - aligned_overlap) // count), multiple)  # <= the largest step; count tiles cover
+    size = min(tile, max(_ceil_to(min_tile, multiple), step + aligned_overlap))
+    starts = list(range(0, length - size, step)) + [length - size]
+    return tuple((s, s + size) for s in starts)
 
 
 def plan_tiles(
@@ -94,6 +108,7 @@ def plan_tiles(
     receptive_field: int,
     size_multiple: int = 1,
     blend: int = DEFAULT_BLEND,
+    min_hw: tuple[int, int] = (1, 1),
 ) -> TilePlan:
     """Plan the tiles of an image already padded to ``size_multiple``.
 
@@ -103,6 +118,7 @@ def plan_tiles(
         receptive_field: the model's receptive field in pixels (``ModelCfg.receptive_field``).
         size_multiple: ``ModelCfg.size_multiple``.
         blend: linear ramp width in pixels beyond the halo.
+        min_hw: smallest tile extents the backend accepts (an engine profile's minimum).
 
     Raises:
         InvalidInputError: a tile smaller than :func:`min_tile`.
@@ -114,8 +130,8 @@ def plan_tiles(
     th = tile_h // size_multiple * size_multiple
     tw = tile_w // size_multiple * size_multiple
     return TilePlan(
-        rows=plan_axis(height, th, overlap, size_multiple),
-        cols=plan_axis(width, tw, overlap, size_multiple),
+        rows=plan_axis(height, th, overlap, size_multiple, min_hw[0]),
+        cols=plan_axis(width, tw, overlap, size_multiple, min_hw[1]),
         halo=halo,
         blend=blend,
     )

@@ -27,9 +27,18 @@ def test_plan_axis_hand_worked() -> None:
 def test_plan_axis_covers_with_enough_overlap(length: int, tile: int, overlap: int, m: int) -> None:
     spans = plan_axis(length, tile, overlap, m)
     assert spans[0][0] == 0 and spans[-1][1] == length
+    sizes = {b - a for a, b in spans}
+    assert len(sizes) == 1 and sizes.pop() <= tile  # equal tiles, within the limit
     for (a0, a1), (b0, _) in zip(spans, spans[1:], strict=False):
         assert a1 - b0 >= overlap  # neighbours overlap by at least `overlap`
-        assert b0 % m == 0 and a1 - a0 == tile
+        assert b0 % m == 0 and (a1 - a0) % m == 0
+
+
+def test_plan_axis_balances_tiles() -> None:
+    # 1080 rows under a 1024 limit: two 578-row tiles (overlap 76), not two 1024-row tiles overlapping by 968
+    assert plan_axis(1080, 1024, 76, 1) == ((0, 578), (502, 1080))
+    # a minimum tile (an engine profile's) is respected
+    assert plan_axis(150, 64, 36, 1, min_tile=64)[0] == (0, 64)
 
 
 def test_tile_too_small_is_a_one_line_error() -> None:

@@ -22,7 +22,9 @@ from ..runtime.denoiser import ColorMode
 @click.option("--device", type=click.IntRange(min=0), help="CUDA device index (asks for a GPU backend).")
 @click.option("--allow-fallback", is_flag=True, help="If --backend cannot run, use the next one (reported).")
 @click.option(
-    "--tile", type=click.IntRange(min=0), help="Tile side in pixels (0: never tile) [default: 1024 / engine]."
+    "--tile",
+    type=click.IntRange(min=0),
+    help="Largest tile side in pixels (0: never tile) [default: 512, or an engine's profile].",
 )
 @click.option(
     "--color",
