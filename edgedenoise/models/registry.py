@@ -14,11 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runtime.artifact import MODEL_ALIASES
 from ..runtime.contract import ModelCfg
 from ..runtime.errors import UnknownModelError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-_ALIASES: dict[str, str] = {"rednet": "rednet30", "memnet": "memnet_m6r6"}
+_ALIASES: dict[str, str] = dict(MODEL_ALIASES)  # one table, shared with the torch-free runtime
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
