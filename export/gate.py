@@ -6,7 +6,8 @@ Deep Learning Inference: Principles and Empirical Evaluation", arXiv:2004.09602,
 1. Quantize every candidate layer and measure the PSNR drop against FP32 on the validation set
    (:mod:`.quality`). Within the budget: done, nothing is kept in float.
 2. Otherwise, for each Conv node, quantize everything *except* that node and measure the drop again; the
-   node's **sensitivity** is how much the drop shrinks when it alone stays in float (dB).
+   node's **sensitivity** is how much the drop shrinks when it alone stays in float (dB). This sweep runs on a
+   few of the validation images (``sweep_images``): it only ranks the nodes.
 3. Keep nodes in float in order of decreasing sensitivity, re-measuring after each, until the drop is within
    the budget. If more than ``max_float_fraction`` of the Conv nodes would have to stay in float, INT8 is not
    worth shipping for this model: :class:`CalibrationError`.
@@ -72,7 +73,9 @@ def quantize_with_budget(
     fp32_outputs: Sequence[np.ndarray],
     budget_db: float = 0.1,
     max_float_fraction: float = 0.5,
+    sweep_images: int = 4,
     metadata: dict[str, str] | None = None,
+    val_id: str = "",
     progress: bool = False,
     threads: int = 1,
 ) -> GateResult:
@@ -86,8 +89,11 @@ def quantize_with_budget(
         val: the validation set; fp32_outputs: the FP32 model's outputs on it (:func:`.quality.run_outputs`).
         budget_db: the largest acceptable drop of mean PSNR vs FP32, dB (>= 0).
         max_float_fraction: give up when more than this fraction of the Conv nodes would stay in float.
+        sweep_images: the sensitivity sweep (one evaluation per Conv node) uses only the first this-many
+            validation images; every acceptance decision uses all of them.
         metadata: extra ``metadata_props`` for the written model; ``QUALITY_KEY`` is added
             (:func:`.quality.quality_record`).
+        val_id: identifies the validation set in that record.
         progress: tqdm bars for calibration and the sensitivity sweep.
         threads: ONNX Runtime threads for the evaluations.
 
@@ -104,10 +110,15 @@ def quantize_with_budget(
     with tempfile.TemporaryDirectory(prefix="edgedenoise.gate.") as tmp:
         trial = Path(tmp) / "trial.onnx"
 
-        def measure(opts: Int8Options, bar: bool = False) -> QualityReport:
+        k = min(sweep_images, len(val.clean))
+        sweep_val = ValidationSet(val.clean[:k], val.noisy[:k], val.sigma)
+
+        def measure(opts: Int8Options, bar: bool = False, sweep: bool = False) -> QualityReport:
             quantize_int8(
                 prepared_path, trial, opts, inputs=calib_inputs, cache_dir=cache_dir, calib_id=calib_id, progress=bar
             )
+            if sweep:
+                return compare_outputs(sweep_val, fp32_outputs[:k], run_outputs(trial, sweep_val, threads=threads))
             return compare_outputs(val, fp32_outputs, run_outputs(trial, val, threads=threads))
 
         first = measure(options, bar=progress)
@@ -120,9 +131,10 @@ def quantize_with_budget(
                 from tqdm import tqdm
 
                 items = tqdm(convs, desc="layer sensitivity", unit="layer", leave=False)  # type: ignore[assignment]
+            base = measure(options, sweep=True).drop_db if k < len(val.clean) else first.drop_db
             for node in items:
-                r = measure(replace(options, exclude=options.exclude + (node,)))
-                sensitivity[node] = first.drop_db - r.drop_db
+                r = measure(replace(options, exclude=options.exclude + (node,)), sweep=True)
+                sensitivity[node] = base - r.drop_db
             order = sorted(convs, key=lambda n: sensitivity[n], reverse=True)
             limit = int(max_float_fraction * (len(convs) + len(options.exclude)))
             kept = list(options.exclude)
@@ -141,6 +153,9 @@ def quantize_with_budget(
                     "try another --calib-method"
                 )
         result = GateResult(Path(out_path), final, report, first.drop_db, budget_db, sensitivity)
-        meta = {**(metadata or {}), QUALITY_KEY: quality_record(report, budget_db=budget_db, gate=result)}
+        meta = {
+            **(metadata or {}),
+            QUALITY_KEY: quality_record(report, budget_db=budget_db, gate=result, val_id=val_id),
+        }
         quantize_int8(prepared_path, out_path, final, cache_dir=cache_dir, calib_id=calib_id, metadata=meta)
     return result

@@ -16,6 +16,7 @@ scale and shift with the running statistics), which ONNX Runtime and TensorRT ex
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import warnings
@@ -183,6 +184,10 @@ def export_onnx(
     m = cfg.size_multiple
     # Batch 2 and H != W so that the exporter cannot specialise any of the three dynamic axes to a constant.
     example = torch.rand(2, cfg.in_channels, 12 * m, 16 * m)
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    # The exporter logs a WARNING per missing optional package (torchvision ops) on every export.
+    onnx_logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -200,6 +205,8 @@ def export_onnx(
             )
     except Exception as exc:  # the exporter raises many types; report it as one project error
         raise ExportError(f"torch.onnx.export failed for {cfg.arch!r}: {exc}") from exc
+    finally:
+        onnx_logger.setLevel(level)
     assert program is not None
     proto = program.model_proto
     got_opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -251,7 +258,7 @@ def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray
     Args:
         path: ONNX file with input ``"noisy"``.
         x: ``(N, C, H, W)`` float32.
-        threads: intra-op threads (1 keeps tests from competing with other work).
+        threads: intra-op threads (1 keeps tests from competing with other work; 0 = one per core).
 
     Returns:
         ``(N, C, H, W)`` float32 (an fp16-output model's output is cast to float32).
@@ -259,7 +266,7 @@ def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = max(threads, 0)  # 0: ONNX Runtime picks (one per physical core)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -16,11 +16,14 @@ quality in its ``metadata_props``. Nothing is half-written: every file goes thro
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..runtime.contract import QUALITY_KEY
 from ..runtime.errors import ArtifactError, CalibrationError, ExportError, InvalidInputError
@@ -33,13 +36,21 @@ from .calibration import (
     gate_sigma,
     load_images,
 )
-from .quality import QualityReport, compare_outputs, make_validation_set, quality_record, run_outputs
+from .quality import (
+    QualityReport,
+    ValidationSet,
+    compare_outputs,
+    make_validation_set,
+    quality_record,
+    run_outputs,
+)
 from .quantize import CALIBRATION_KEY, CalibMethod, Int8Flavour, Int8Options, calibration_record
 
 if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_FP16_BUDGET_DB = 0.02
+DEFAULT_FP16_MIN_PSNR_DB = 45.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,7 @@ def export_model(
     calib_method: CalibMethod | str = CalibMethod.MINMAX,
     int8_budget_db: float = 0.1,
     fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB,
+    fp16_min_psnr_db: float = DEFAULT_FP16_MIN_PSNR_DB,
     val_dir: str | Path | None = None,
     val_sigma: float | None = None,
     calib_sigmas: Sequence[float] | None = None,
@@ -143,10 +155,13 @@ def export_model(
         fp16: also write ``<name>.fp16.onnx``.
         int8: also write one INT8 QDQ model per flavour in ``flavours``.
         flavours: INT8 flavours, ``"cpu"`` and/or ``"trt"``.
-        calib_dir: calibration images (default: the shipped ``calib_data/gray``).
+        calib_dir: calibration images (default: the shipped ``calib_data/gray``); INT8 calibrates on them and
+            the FP16 check runs on them.
         calib_method: ``"minmax"``, ``"entropy"`` or ``"percentile"``.
         int8_budget_db: largest acceptable INT8 PSNR drop vs FP32 (dB).
-        fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 (dB).
+        fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 on the validation set (dB).
+        fp16_min_psnr_db: smallest acceptable PSNR between FP16 and FP32 outputs on the calibration images
+            (dB, peak 1.0); with finiteness it catches float16 overflow.
         val_dir: quality-gate images (default: the shipped ``calib_data/val_gray``); must differ from ``calib_dir``.
         val_sigma: AWGN of the gate (0-255; default :func:`.calibration.gate_sigma`).
         calib_sigmas: AWGN levels for calibration (default :func:`.calibration.calibration_sigmas`).
@@ -182,7 +197,7 @@ def export_model(
     name = cfg.arch
 
     vdir = Path(val_dir) if val_dir else default_val_dir(cfg.in_channels)
-    cdir = (Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)) if int8 else None
+    cdir = (Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)) if (int8 or fp16) else None
     if cdir is not None and cdir.resolve() == vdir.resolve():
         raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
     val_images = load_images(vdir, cfg.in_channels, cfg.size_multiple)
@@ -205,17 +220,23 @@ def export_model(
     )
     fp32_out = run_outputs(fp32_path, val, threads=threads, progress="gate fp32" if progress else None)
 
-    if fp16:
-        records.append(_fp16(fp32_path, out / f"{name}.fp16.onnx", val, fp32_out, fp16_budget_db, val_id, threads))
-
-    if int8:
-        assert cdir is not None
+    calib_inputs: list[Any] = []
+    if cdir is not None:
         images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=max_calib_images)
         sigmas = tuple(calib_sigmas) if calib_sigmas else calibration_sigmas(cfg)
         calib_inputs = add_noise(images, sigmas, seed=10_000)
         calib_sha = files_sha256(cdir)
         calib_id = f"{calib_sha}:{len(images)}:{','.join(f'{s:g}' for s in sigmas)}"
         calib_meta = {CALIBRATION_KEY: calibration_record(method, len(images), calib_sha, sigmas)}
+
+    if fp16:
+        fp16_rec = _fp16(
+            fp32_path, out / f"{name}.fp16.onnx", val, fp32_out, calib_inputs,
+            budget_db=fp16_budget_db, min_psnr_db=fp16_min_psnr_db, val_id=val_id, threads=threads,
+        )  # fmt: skip
+        records.append(fp16_rec)
+
+    if int8:
         with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
             for flavour in flavour_list:
@@ -231,6 +252,7 @@ def export_model(
                     fp32_outputs=fp32_out,
                     budget_db=int8_budget_db,
                     metadata=calib_meta,
+                    val_id=val_id,
                     progress=progress,
                     threads=threads,
                 )
@@ -253,34 +275,53 @@ def _stride(n: int) -> int:
 def _fp16(
     fp32_path: Path,
     path: Path,
-    val: Any,
-    fp32_out: Sequence[Any],
+    val: ValidationSet,
+    fp32_out: Sequence[np.ndarray],
+    calib_inputs: Sequence[np.ndarray],
+    *,
     budget_db: float,
+    min_psnr_db: float,
     val_id: str,
     threads: int,
 ) -> ArtifactRecord:
-    from .onnx_export import set_metadata
+    """Convert to FP16 and check it: finite with PSNR vs FP32 >= ``min_psnr_db`` on the calibration inputs
+    (every noise level, so the largest activations), and a drop <= ``budget_db`` on the validation set."""
+    import onnx
+
+    from .onnx_export import run_onnx, save_onnx_atomic, set_metadata
     from .quantize import convert_fp16
 
     with tempfile.TemporaryDirectory(prefix="edgedenoise.fp16.") as tmp:
         trial = convert_fp16(fp32_path, Path(tmp) / "fp16.onnx")
+        sq, count, finite = 0.0, 0, True
+        for x in calib_inputs:
+            y16, y32 = run_onnx(trial, x, threads=threads), run_onnx(fp32_path, x, threads=threads)
+            finite = finite and bool(np.isfinite(y16).all())
+            d = np.clip(np.nan_to_num(y16), 0, 1).astype(np.float64) - np.clip(y32, 0, 1)
+            sq, count = sq + float(np.sum(d * d)), count + d.size
+        calib_psnr = math.inf if sq == 0 else 10 * math.log10(count / sq)
+        if not finite:
+            raise CalibrationError(
+                "the FP16 model gives inf/NaN on the calibration images (float16 overflow); deploy FP32 or INT8"
+            )
+        if calib_psnr < min_psnr_db:
+            raise CalibrationError(
+                f"FP16 output is only {calib_psnr:.1f} dB from FP32 on the calibration images (need >= {min_psnr_db} "
+                "dB); deploy FP32 or INT8"
+            )
         report = compare_outputs(val, fp32_out, run_outputs(trial, val, threads=threads))
-        if not report.finite:
+        if not report.finite or report.drop_db > budget_db:
             raise CalibrationError(
-                "the FP16 model gives inf/NaN on the validation images (float16 overflow); deploy FP32 or INT8"
+                f"FP16 loses {report.drop_db:.3f} dB against FP32 on the validation images (budget {budget_db} dB, "
+                f"finite: {report.finite}); deploy FP32 or INT8"
             )
-        if report.drop_db > budget_db:
-            raise CalibrationError(
-                f"FP16 loses {report.drop_db:.3f} dB against FP32 (budget {budget_db} dB); deploy FP32 or INT8"
-            )
-        import onnx
-
-        from .onnx_export import save_onnx_atomic
-
+        record = json.loads(quality_record(report, budget_db=budget_db, val_id=val_id))
+        record["calib_psnr_vs_fp32_db"] = "inf" if math.isinf(calib_psnr) else round(calib_psnr, 2)
+        record["calib_images"] = len(calib_inputs)
         proto = onnx.load_model(str(trial))
-        set_metadata(proto, {QUALITY_KEY: quality_record(report, budget_db=budget_db, val_id=val_id)})
+        set_metadata(proto, {QUALITY_KEY: json.dumps(record, sort_keys=True)})
         save_onnx_atomic(proto, path)
-    return _record(path, "fp16", quality=report)
+    return _record(path, "fp16", quality=report, note=f"calibration images: {calib_psnr:.1f} dB vs FP32, finite")
 
 
 def _engines(records: list[ArtifactRecord], engines: bool | None) -> list[ArtifactRecord]:

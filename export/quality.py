@@ -93,14 +93,14 @@ class OnnxRunner:
 
     Args:
         path: ONNX file with input ``noisy``.
-        threads: intra-op threads.
+        threads: intra-op threads (0 = one per physical core).
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = max(threads, 0)  # 0: ONNX Runtime picks (one per physical core)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

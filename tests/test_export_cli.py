@@ -36,7 +36,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, Pa
     out = d / "out"
     res = CliRunner().invoke(
         cli, ["export", "--model", str(weights), "--fp16", "--int8", "--calib", str(calib), "-o", str(out),
-              "--no-progress"],
+              "--threads", "1", "--no-progress"],
     )  # fmt: skip
     return out, res, weights
 
@@ -70,7 +70,9 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
         assert f"{quality['drop_db']:+.3f} dB" in rows[path.name]
         calib = json.loads(meta["edgedenoise.calibration"])
         assert calib["images"] == 6 and calib["method"] == "minmax" and calib["sigmas"] == [5.0, 30.0, 55.0]
-    assert json.loads(read_metadata(out / "rednet10_s2.fp16.onnx")[QUALITY_KEY])["finite"] is True
+    fp16 = json.loads(read_metadata(out / "rednet10_s2.fp16.onnx")[QUALITY_KEY])
+    assert fp16["finite"] is True and fp16["calib_images"] == 6 and fp16["calib_psnr_vs_fp32_db"] >= 45.0
+    assert abs(fp16["drop_db"]) <= 0.02
 
 
 def test_compare_reports_psnr_of_both(exported: tuple[Path, Result, Path]) -> None:

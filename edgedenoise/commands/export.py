@@ -71,6 +71,7 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
 )
 @click.option("--int8-budget-db", type=float, default=0.1, show_default=True, help="Largest INT8 PSNR drop vs FP32.")
+@click.option("--threads", type=int, default=0, show_default=True, help="ONNX Runtime threads for the checks (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def export_cmd(
     model: str,
@@ -81,6 +82,7 @@ def export_cmd(
     calib_dir: str | None,
     calib_method: str,
     int8_budget_db: float,
+    threads: int,
     no_progress: bool,
 ) -> None:
     """Export a model to ONNX (FP32, re-parameterised) and optionally FP16 and INT8 artifacts.
@@ -99,7 +101,7 @@ def export_cmd(
 
     records = export_model(
         model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir,
-        calib_method=calib_method, int8_budget_db=int8_budget_db, progress=not no_progress,
+        calib_method=calib_method, int8_budget_db=int8_budget_db, threads=threads, progress=not no_progress,
     )  # fmt: skip
     for line in format_table(records):
         click.echo(line)
