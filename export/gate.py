@@ -5,15 +5,17 @@ Deep Learning Inference: Principles and Empirical Evaluation", arXiv:2004.09602,
 
 1. Quantize every candidate layer and measure the PSNR drop against FP32 on the validation set
    (:mod:`.quality`). Within the budget: done, nothing is kept in float.
-2. Otherwise, for each Conv node, quantize everything *except* that node and measure the drop again; the
-   node's **sensitivity** is how much the drop shrinks when it alone stays in float (dB). This sweep runs on a
+2. Otherwise, for each quantized node (every node of ``options.op_types``: Convs, and also the Add/Relu/...
+   nodes whose symmetric activation ranges can cost more than any Conv), quantize everything *except* that
+   node and measure the drop again; the node's **sensitivity** is how much the drop shrinks when it alone
+   stays in float (dB). This sweep runs on a
    few of the validation images (``sweep_images``): it only ranks the nodes.
 3. Keep nodes in float in order of decreasing sensitivity, re-measuring after each, until the drop is within
-   the budget. If more than ``max_float_fraction`` of the Conv nodes would have to stay in float, INT8 is not
+   the budget. If more than ``max_float_fraction`` of those nodes would have to stay in float, INT8 is not
    worth shipping for this model: :class:`CalibrationError`.
 
 Calibration runs once; every re-quantization above reuses the cached ranges (a fraction of a second each), so
-the cost is dominated by evaluating the validation images, once per Conv node.
+the cost is dominated by evaluating the validation images, once per quantized node.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class GateResult:
         options: the options used, with ``exclude`` = the nodes kept in float.
         report: quality of the written model vs FP32.
         first_drop_db: the drop with every layer quantized.
-        sensitivity: ``{node: dB}`` for every Conv node (empty when the first try was within budget).
+        sensitivity: ``{node: dB}`` for every quantized node (empty when the first try was within budget).
         budget_db: the budget.
     """
 
@@ -88,8 +90,8 @@ def quantize_with_budget(
         calib_inputs, calib_id, cache_dir: calibration inputs and cache (:func:`.quantize.quantize_int8`).
         val: the validation set; fp32_outputs: the FP32 model's outputs on it (:func:`.quality.run_outputs`).
         budget_db: the largest acceptable drop of mean PSNR vs FP32, dB (>= 0).
-        max_float_fraction: give up when more than this fraction of the Conv nodes would stay in float.
-        sweep_images: the sensitivity sweep (one evaluation per Conv node) uses only the first this-many
+        max_float_fraction: give up when more than this fraction of the quantized nodes would stay in float.
+        sweep_images: the sensitivity sweep (one evaluation per quantized node) uses only the first this-many
             validation images; every acceptance decision uses all of them.
         metadata: extra ``metadata_props`` for the written model; ``QUALITY_KEY`` is added
             (:func:`.quality.quality_record`).
@@ -101,7 +103,7 @@ def quantize_with_budget(
         :class:`GateResult`.
 
     Raises:
-        CalibrationError: the budget cannot be met with at most ``max_float_fraction`` of the Conv nodes in
+        CalibrationError: the budget cannot be met with at most ``max_float_fraction`` of the quantized nodes in
             float, or the INT8 output is not finite.
     """
     if budget_db < 0:
@@ -125,7 +127,7 @@ def quantize_with_budget(
         report, final = first, options
         sensitivity: dict[str, float] = {}
         if not _ok(first, budget_db):
-            convs = [n for n in quantizable_nodes(prepared_path, ("Conv",)) if n not in options.exclude]
+            convs = [n for n in quantizable_nodes(prepared_path, options.op_types) if n not in options.exclude]
             items = convs
             if progress:
                 from tqdm import tqdm
