@@ -61,7 +61,7 @@ class ArtifactRecord:
         path: where it was written.
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         flavour: ``"cpu"``/``"trt"`` for INT8, ``""`` otherwise.
-        kind: ``"onnx"`` or ``"engine"``.
+        kind: ``"onnx"``, ``"engine"``, or ``"failed"`` (not written; only with ``strict=False``).
         size_bytes: file size.
         quality: vs FP32 on the validation set (None for the FP32 model itself and for engines).
         kept_float: INT8 nodes kept in float by the gate.
@@ -146,6 +146,7 @@ def export_model(
     engines: bool | None = None,
     progress: bool = False,
     threads: int = 1,
+    strict: bool = True,
 ) -> list[ArtifactRecord]:
     """Export a model to FP32 ONNX and, on request, FP16 and INT8 ONNX artifacts (and engines where possible).
 
@@ -171,9 +172,12 @@ def export_model(
         engines: build TensorRT engines; None = when TensorRT is installed here.
         progress: tqdm bars on calibration and gating (stderr).
         threads: ONNX Runtime threads for calibration checks and gating.
+        strict: raise :class:`CalibrationError` as soon as an INT8 flavour cannot meet its budget. With False,
+            the other artifacts are still written and the failed one is returned as a record of kind
+            ``"failed"`` (nothing written; ``note`` holds the reason): the caller must check for it.
 
     Returns:
-        One :class:`ArtifactRecord` per file written, FP32 first.
+        One :class:`ArtifactRecord` per file written, FP32 first (plus ``"failed"`` records when not strict).
 
     Raises:
         InvalidInputError: bad arguments (e.g. the same folder for calibration and validation).
@@ -241,26 +245,33 @@ def export_model(
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
             for flavour in flavour_list:
                 opts = Int8Options(flavour=flavour, method=method, strided_calibration=_stride(len(calib_inputs)))
-                res = quantize_with_budget(
-                    prepared,
-                    out / f"{name}.int8.{flavour.value}.onnx",
-                    opts,
-                    calib_inputs=calib_inputs,
-                    calib_id=calib_id,
-                    cache_dir=tmp,
-                    val=val,
-                    fp32_outputs=fp32_out,
-                    budget_db=int8_budget_db,
-                    metadata=calib_meta,
-                    val_id=val_id,
-                    progress=progress,
-                    threads=threads,
-                )
+                target = out / f"{name}.int8.{flavour.value}.onnx"
+                try:
+                    res = quantize_with_budget(
+                        prepared,
+                        target,
+                        opts,
+                        calib_inputs=calib_inputs,
+                        calib_id=calib_id,
+                        cache_dir=tmp,
+                        val=val,
+                        fp32_outputs=fp32_out,
+                        budget_db=int8_budget_db,
+                        metadata=calib_meta,
+                        val_id=val_id,
+                        progress=progress,
+                        threads=threads,
+                    )
+                except CalibrationError as exc:
+                    if strict:
+                        raise
+                    records.append(ArtifactRecord(target, "int8", flavour.value, "failed", 0, note=str(exc)))
+                    continue
                 note = f"{len(res.kept_float)} layer(s) kept in float" if res.kept_float else "all layers INT8"
                 records.append(
                     _record(res.path, "int8", flavour.value, quality=res.report, kept_float=res.kept_float, note=note)
                 )
-    records += _engines(records, engines)
+    records += _engines([r for r in records if r.kind != "failed"], engines)
     return records
 
 

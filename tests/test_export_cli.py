@@ -125,3 +125,20 @@ def test_model_sources(tmp_path: Path) -> None:
         load_model_source("nosuchnet")
     with pytest.raises(InvalidInputError, match="same"):
         export_model(model, tmp_path / "o", int8=True, calib_dir=CALIB_DIR / "val_gray", val_dir=CALIB_DIR / "val_gray")
+
+
+def test_table_marks_a_failed_flavour() -> None:
+    from edgedenoise.commands.export import format_table
+    from edgedenoise.export.pipeline import ArtifactRecord
+    from edgedenoise.export.quality import QualityReport
+
+    q = QualityReport(30.0, 29.95, 0.05, 45.123, 0.8, 0.81, 0.01, True, 16, 25.0)
+    records = [
+        ArtifactRecord(Path("o/m.onnx"), "fp32", "", "onnx", 4_200_000),
+        ArtifactRecord(Path("o/m.int8.cpu.onnx"), "int8", "cpu", "onnx", 1_150_000, quality=q),
+        ArtifactRecord(Path("o/m.int8.trt.onnx"), "int8", "trt", "failed", 0, note="loses 0.2 dB"),
+    ]
+    lines = format_table(records)
+    assert lines[2].split()[:4] == ["m.onnx", "fp32", "4.20", "MB"] and "reference" in lines[2]
+    assert lines[3].split()[:7] == ["m.int8.cpu.onnx", "int8-cpu", "1.15", "MB", "45.12", "dB", "+0.050"]
+    assert lines[4].split()[:4] == ["m.int8.trt.onnx", "int8-trt", "-", "FAILED"]

@@ -29,6 +29,9 @@ def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
     rows = [header]
     for r in records:
         q = r.quality
+        if r.kind == "failed":
+            rows.append((r.path.name, r.label, "-", "FAILED", "-", "not written (over budget, see below)"))
+            continue
         rows.append(
             (
                 r.path.name,
@@ -98,10 +101,12 @@ def export_cmd(
     needs_torch("export")
     from ..export.pipeline import export_model
     from ..export.tensorrt_build import ENGINE_NOTICE, engines_available
+    from ..runtime.errors import CalibrationError
 
     records = export_model(
         model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir,
         calib_method=calib_method, int8_budget_db=int8_budget_db, threads=threads, progress=not no_progress,
+        strict=False,
     )  # fmt: skip
     for line in format_table(records):
         click.echo(line)
@@ -110,6 +115,9 @@ def export_cmd(
             click.echo(f"{r.path.name}: kept in float: {', '.join(r.kept_float)}")
     if not engines_available():
         click.echo(ENGINE_NOTICE)
+    failed = [r for r in records if r.kind == "failed"]
+    if failed:
+        raise CalibrationError("; ".join(f"{r.path.name} not written: {r.note}" for r in failed))
 
 
 @click.command("build")
