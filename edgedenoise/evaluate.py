@@ -123,10 +123,13 @@ class OrtPredictor:
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        from .runtime.onnx_scan import check_external_data
+
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         try:
+            check_external_data(path)  # external data outside the model's folder: refused before ORT reads it
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             raise ArtifactError(f"{str(path)!r} cannot be loaded by ONNX Runtime ({exc})") from exc
@@ -154,26 +157,13 @@ def load_checkpoint(path: str | Path) -> nn.Module:
     Raises:
         ArtifactError: unreadable file, missing keys, or weights that do not fit the architecture.
     """
-    import pickle
+    from .models.pretrained import load_torch_checkpoint, rebuild_model
 
-    import torch
-
-    from .models import create_model
-
-    try:
-        ck = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise ArtifactError(f"{str(path)!r} is not a readable torch checkpoint ({exc})") from exc
-    missing = [k for k in ("arch", "cfg", "overrides", "state_dict") if not isinstance(ck, dict) or k not in ck]
+    ck = load_torch_checkpoint(path)  # weights_only=True; refusals are one-line ArtifactErrors
+    missing = [k for k in ("arch", "cfg", "overrides", "state_dict") if k not in ck]
     if missing:
         raise ArtifactError(f"{str(path)!r} lacks checkpoint key(s) {missing}; it was not written by the trainer")
-    cfg = ModelCfg.from_json(ck["cfg"])
-    model = create_model(ck["arch"], noise=cfg.noise, **dict(ck["overrides"]))
-    try:
-        model.load_state_dict(ck["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise ArtifactError(f"{str(path)!r} does not match architecture {ck['arch']!r}: {exc}") from exc
-    return model.eval()
+    return rebuild_model(path, ck["arch"], ck["cfg"], ck["overrides"], ck["state_dict"])
 
 
 def load_predictor(

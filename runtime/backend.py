@@ -251,7 +251,7 @@ def open_backend(
         return opened, info
     if len(tried) == 1:
         hint = "" if allow_fallback or requested is BackendKind.AUTO else "; or allow a fallback (--allow-fallback)"
-        raise BackendUnavailableError(tried[0] + hint)
+        raise BackendUnavailableError(f"cannot run {path.name} on " + tried[0] + hint)
     raise BackendUnavailableError("no backend can run " + path.name + ": " + "; ".join(tried))
 
 

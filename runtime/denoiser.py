@@ -21,6 +21,11 @@ artifact, and turns any numpy image into what the model takes and back:
 * **NaN/Inf** in float input: rejected with :class:`InvalidInputError` by default (``NonFinite.RAISE``), or
   replaced (``NonFinite.REPLACE``: NaN and -Inf -> range low, +Inf -> range high). A model *output* with NaN/Inf
   (e.g. an FP16 overflow) always raises :class:`InferenceError`: a black frame is never returned silently.
+* **Float scale**: float input with values outside ``[low - 2 * width, high + 2 * width]`` of the value range
+  (``[-2, 3]`` for ``(0, 1)``) is refused with :class:`InvalidInputError`: such an image is on another scale
+  (0-255 floats, linear HDR), and clipping the output to the range would silently destroy it. Noise does not
+  reach that far: AWGN of σ = 55 (the top of the blind models' range, 0.216 in [0, 1] units) would need a
+  9.3σ excursion beyond the range's edge (probability about 1e-20 per pixel).
 
 Thread safety: one ``Denoiser`` may be called from several threads at once. It keeps no per-call state; the
 ONNX Runtime backends run concurrently (``InferenceSession.run`` is thread-safe), the native TensorRT backend
@@ -176,11 +181,13 @@ class Denoiser:
 
         Args:
             image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(N, H, W, C)`` with C in (1, 3);
-                ``uint8``, ``uint16`` or ``float32`` (in the model's value range; may exceed it by noise).
+                ``uint8``, ``uint16`` or ``float32`` (in the model's value range; may exceed it by noise), in
+                either byte order; any strides (views, read-only arrays); never modified.
             sigma: noise level on the 0-255 scale, only for models that take one (:attr:`takes_noise_level`).
 
         Returns:
-            The denoised image: same shape and dtype; clipped to the value range (integers rounded).
+            The denoised image, a new array: same shape and dtype (byte order included); clipped to the value
+            range (integers rounded).
 
         Raises:
             InvalidInputError: unsupported shape or dtype, empty image, NaN/Inf under ``NonFinite.RAISE``,
@@ -188,6 +195,9 @@ class Denoiser:
             InferenceError: the backend failed or returned NaN/Inf.
         """
         arr = np.asarray(image)
+        given = arr.dtype
+        if not given.isnative and given.newbyteorder("=") in _DTYPES:  # e.g. '>u2' from a big-endian TIFF/FITS
+            arr = arr.astype(given.newbyteorder("="))
         if arr.dtype not in _DTYPES:
             raise InvalidInputError(
                 f"image dtype {arr.dtype} is not supported; pass uint8, uint16 or float32 (e.g. x.astype(np.float32))"
@@ -203,7 +213,7 @@ class Denoiser:
             )
         y = np.clip(y, lo, hi)
         out = _from_range(y, lo, hi, arr.dtype)
-        return out.reshape(arr.shape)
+        return out.reshape(arr.shape).astype(given, copy=False)
 
     denoise = __call__
 
@@ -247,9 +257,16 @@ class Denoiser:
                     bad = int(nhwc.size - np.count_nonzero(finite))
                     raise InvalidInputError(
                         f"image has {bad} NaN/Inf values; clean them, or use nonfinite='replace' "
-                        "(NaN/-Inf -> range low, +Inf -> range high)"
+                        "(CLI: --nonfinite replace; NaN/-Inf -> range low, +Inf -> range high)"
                     )
-                return np.nan_to_num(nhwc, nan=lo, posinf=hi, neginf=lo).astype(np.float32)
+                nhwc = np.nan_to_num(nhwc, nan=lo, posinf=hi, neginf=lo).astype(np.float32)
+            slack = 2.0 * (hi - lo)
+            low, high = float(nhwc.min()), float(nhwc.max())
+            if low < lo - slack or high > hi + slack:
+                raise InvalidInputError(
+                    f"float image values span [{low:.4g}, {high:.4g}], far outside the model's range [{lo:g}, {hi:g}] "
+                    f"(accepted: {lo - slack:g}..{hi + slack:g}); scale it to [{lo:g}, {hi:g}] first (e.g. x / 255)"
+                )
             return nhwc
         scale = float(np.iinfo(nhwc.dtype).max)
         return (nhwc.astype(np.float32) * np.float32((hi - lo) / scale) + np.float32(lo)).astype(np.float32)

@@ -2,8 +2,11 @@
 
 Reading returns the pixels as a numpy array plus an :class:`ImageInfo` that remembers what the file was
 (mode, format, alpha, ICC profile, TIFF compression), so :func:`write_image` can write the result back in the
-same form. Writing is atomic: a temporary file in the destination folder, then ``os.replace``, so a crash
-never leaves a half-written image and an existing file is replaced only by a complete one.
+same form. Writing is atomic: a hidden temporary file in the destination folder, ``fsync``, then
+``os.replace``, so a crash never leaves a half-written image and an existing file is replaced only by a
+complete one. A process killed mid-write can leave its temporary file (``.<name>.edgedenoise-<pid>-*.tmp``);
+:func:`remove_stale_temps` deletes those once their process is gone (``edgedenoise infer`` does it for every
+output folder it writes to).
 
 What is supported, and what is refused rather than silently changed:
 
@@ -19,6 +22,7 @@ What is supported, and what is refused rather than silently changed:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -36,6 +40,12 @@ MAX_PIXELS = 178_956_970  # Pillow's own refusal threshold (2 x Image.MAX_IMAGE_
 # Pillow raw modes that hold 16 bits per sample but decode to an 8-bit mode (precision would be lost).
 _WIDE_RAWMODE = re.compile(r"^(RGBX?|RGBA|LA|L|CMYK|YCbCr);16[BLN]?$")
 _LOSSLESS_TIFF = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
+# Temporary files of atomic writes: hidden, beside the destination, named after it and the writing process,
+# e.g. ".a.png.edgedenoise-4711-k3j9x2ab.tmp", so that a later run can recognise and remove the ones a killed
+# process left behind (see remove_stale_temps).
+_TEMP_TAG = ".edgedenoise-"
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+" + re.escape(_TEMP_TAG) + r"(?P<pid>\d+)-[A-Za-z0-9_]+" + re.escape(_TEMP_SUFFIX) + "$")
 
 
 @dataclass(frozen=True)
@@ -90,10 +100,12 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         is applied.
 
     Raises:
-        InvalidInputError: missing, empty, truncated, not an image, multi-frame, larger than ``MAX_PIXELS``,
-            or a mode we refuse (see the module docstring); the message starts with the file name.
+        InvalidInputError: missing, empty, truncated, damaged or not an image, multi-frame, larger than
+            ``MAX_PIXELS``, or a mode we refuse (see the module docstring); the message starts with the file name.
+            Whatever exception a damaged file makes Pillow raise becomes this error (found by fuzzing: a TIFF
+            with a damaged header raised ``TypeError: Missing dimensions``).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     path = Path(path)
     name = str(path)
@@ -103,7 +115,9 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         raise InvalidInputError(f"{name}: file is empty")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
+            # Pillow warns about odd but readable files (corrupt EXIF, our own pixel limit applies to bombs):
+            # the file either decodes or fails below with one error, so the warnings are not shown.
+            warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
@@ -125,9 +139,16 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     except InvalidInputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidInputError(f"{name}: too many pixels for Pillow ({exc})") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc).replace(name, "").strip(" :'\"") or type(exc).__name__
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(size.group(1)):,} pixels" if size else "its size"
+        raise InvalidInputError(
+            f"{name}: {count} exceeds the limit of {MAX_PIXELS:,} (decompression-bomb guard); split it into tiles"
+        ) from exc
+    except MemoryError as exc:
+        raise InvalidInputError(f"{name}: too large to decode in the memory left") from exc
+    except Exception as exc:  # noqa: BLE001  a damaged file makes Pillow raise anything (TypeError, struct.error...)
+        lines = str(exc).replace(name, "").strip(" :'\"").splitlines()
+        reason = lines[0] if lines else type(exc).__name__
         raise InvalidInputError(f"{name}: cannot decode as an image ({reason})") from exc
     info = ImageInfo(
         mode=mode,
@@ -238,13 +259,13 @@ def write_image(path: str | Path, pixels: np.ndarray, info: ImageInfo | None = N
         kwargs["compression"] = info.compression
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp = temp_file_beside(path)
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     os.close(fd)
     try:
         im.save(tmp, format=Image.registered_extensions()[suffix], **kwargs)
-        os.replace(tmp, path)
+        commit_temp(tmp, path)
     except (OSError, ValueError) as exc:
         Path(tmp).unlink(missing_ok=True)
         raise InvalidInputError(f"{path}: cannot write ({exc})") from exc
@@ -252,6 +273,76 @@ def write_image(path: str | Path, pixels: np.ndarray, info: ImageInfo | None = N
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """Create the temporary file for an atomic write of ``path``: ``(fd, name)`` from :func:`tempfile.mkstemp`.
+
+    The name is hidden and recognisable, ``.<name>.edgedenoise-<pid>-<random>.tmp``, in ``path``'s folder (so
+    that ``os.replace`` stays on one file system). Raises OSError.
+    """
+    return tempfile.mkstemp(prefix=f".{path.name}{_TEMP_TAG}{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=path.parent)
+
+
+def commit_temp(tmp: str | Path, path: Path) -> None:
+    """Make the finished temporary file ``tmp`` durable and rename it to ``path`` atomically.
+
+    ``fsync`` before the rename: without it a power cut can leave ``path`` renamed but empty (ext4 delayed
+    allocation), which ``--skip-existing`` or an ``--in-place`` run would then take for a finished file.
+    The folder is synced after the rename where the OS allows it. Raises OSError.
+    """
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if os.name == "posix":
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only (POSIX)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of atomic writes (:func:`temp_file_beside`) that killed processes left.
+
+    A file is stale if its name has the pattern ``.<name>.edgedenoise-<pid>-<random>.tmp`` and no process with
+    that id runs on this machine. The files of running writers are left alone. Two machines (or containers
+    with separate process-id spaces) writing into one shared folder could see each other's live files as
+    stale; removing one makes that write fail with an error for its file, never a corrupt or lost image.
+    Only POSIX systems are cleaned (elsewhere this returns ``[]``).
+
+    Args:
+        folder: the folder to clean (not recursive). A missing folder is fine.
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    if os.name != "posix" or not folder.is_dir():
+        return []
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _TEMP_NAME.match(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            if _pid_running(int(match["pid"])):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def to_float(pixels: np.ndarray) -> np.ndarray:

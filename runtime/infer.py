@@ -21,7 +21,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,9 +31,19 @@ from typing import Any
 import numpy as np
 
 from .backend import BackendKind, RuntimeInfo
-from .denoiser import ColorMode, Denoiser
+from .denoiser import ColorMode, Denoiser, NonFinite
 from .errors import EdgeDenoiseError, InvalidInputError
-from .imageio import IMAGE_SUFFIXES, from_float, list_images, read_image, to_float, write_image
+from .imageio import (
+    IMAGE_SUFFIXES,
+    commit_temp,
+    from_float,
+    list_images,
+    read_image,
+    remove_stale_temps,
+    temp_file_beside,
+    to_float,
+    write_image,
+)
 from .metrics import awgn, psnr, quantize8
 
 _GLOB_CHARS = set("*?[")
@@ -214,8 +223,13 @@ class InferRun:
         backend, device, allow_fallback, tile, color, threads: passed to :class:`~.denoiser.Denoiser`.
         noisy_sigma: add AWGN of this σ (0-255 scale) first and report PSNR (see the module docstring).
         seed: base noise seed; job ``i`` uses ``seed + i``.
-        skip_existing: leave jobs whose output already exists alone (status ``skipped``).
+        skip_existing: leave jobs whose output already exists (and is not empty) alone (status ``skipped``).
         sigma: noise level for models with a noise-level input (default: ``noisy_sigma``).
+        nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
+
+    Before the first job that writes into a folder, the temporary files that killed earlier runs left there are
+    removed (:func:`~.imageio.remove_stale_temps`; listed in :attr:`stale_removed`). A file that fails, including
+    one too large for the memory left (``MemoryError``), becomes a ``failed`` result and the run goes on.
 
     Raises:
         InvalidInputError: bad arguments (including ``noisy_sigma`` with ``in_place``, which would replace
@@ -239,6 +253,7 @@ class InferRun:
         seed: int = 0,
         skip_existing: bool = False,
         sigma: float | None = None,
+        nonfinite: str | NonFinite = NonFinite.RAISE,
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
@@ -261,7 +276,10 @@ class InferRun:
             tile=tile,
             color=color,
             threads=threads,
+            nonfinite=nonfinite,
         )
+        self._cleaned: set[Path] = set()
+        self.stale_removed: list[Path] = []
         self.sigma = sigma if sigma is not None else (noisy_sigma if self.denoiser.takes_noise_level else None)
 
     @property
@@ -281,7 +299,10 @@ class InferRun:
         if job.error is not None or job.src is None or job.dst is None:
             return FileResult(job.label, "failed", message=job.error or f"{job.label}: nothing to do")
         t0 = time.perf_counter()
-        if self.skip_existing and not self.in_place and job.dst.exists():
+        if job.dst.parent not in self._cleaned:  # temp files a killed earlier run left in this folder
+            self._cleaned.add(job.dst.parent)
+            self.stale_removed.extend(remove_stale_temps(job.dst.parent))
+        if self.skip_existing and not self.in_place and _nonempty_file(job.dst):
             return FileResult(job.label, "skipped", str(job.dst), f"{job.src}: {job.dst} exists, skipped")
         try:
             pixels, info = read_image(job.src)
@@ -295,8 +316,8 @@ class InferRun:
                 p_noisy, p_den = _psnr_pair(pixels, clean, noisy, den)
                 out = from_float(den, pixels.dtype)
             write_image(job.dst, out, info)
-        except EdgeDenoiseError as exc:
-            msg = str(exc)
+        except (EdgeDenoiseError, MemoryError) as exc:
+            msg = str(exc) if isinstance(exc, EdgeDenoiseError) else "out of memory; use a smaller --tile"
             if str(job.src) not in msg:
                 msg = f"{job.src}: {msg}"
             return FileResult(job.label, "failed", message=msg, seconds=time.perf_counter() - t0)
@@ -343,12 +364,12 @@ class InferRun:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        fd, tmp = temp_file_beside(path)
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump(data, f, indent=2)
                 f.write("\n")
-            os.replace(tmp, path)
+            commit_temp(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -365,6 +386,13 @@ class InferRun:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _nonempty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _psnr_pair(pixels: np.ndarray, clean: np.ndarray, noisy: np.ndarray, den: np.ndarray) -> tuple[float, float]:

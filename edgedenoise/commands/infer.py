@@ -1,16 +1,24 @@
 """``edgedenoise infer``: denoise image files with an exported model (adapter over ``runtime.infer.InferRun``).
 
 Needs no torch: it runs on the runtime alone (numpy, onnxruntime, Pillow; TensorRT for engines).
+
+C libraries under Pillow and ONNX Runtime write to file descriptor 2 behind Python's back (libtiff prints
+``LZWDecode: Not enough data at scanline 0`` for a damaged TIFF, which then also fails with its own error
+line). While the run lasts, that descriptor goes to ``/dev/null`` and Python's ``sys.stderr`` to a copy of the
+real one, so each failed file is exactly one ``error: FILE: reason`` line; ``--debug`` keeps the native output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 
 import click
 
 from ..runtime.backend import BackendKind
-from ..runtime.denoiser import ColorMode
+from ..runtime.denoiser import ColorMode, NonFinite
 
 
 @click.command("infer")
@@ -32,6 +40,13 @@ from ..runtime.denoiser import ColorMode
     default="per-channel",
     show_default=True,
     help="Gray model on colour images: denoise each channel, or only the luma.",
+)
+@click.option(
+    "--nonfinite",
+    type=click.Choice([p.value for p in NonFinite]),
+    default="raise",
+    show_default=True,
+    help="NaN/Inf in float images: fail the file, or replace (NaN/-Inf -> 0, +Inf -> 1).",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime CPU threads [default: all cores].")
 @click.option("--noisy-sigma", type=click.FloatRange(min=0), help="Add AWGN of this σ (0-255) first; report PSNR.")
@@ -55,7 +70,8 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
 
     from ..runtime.infer import InferRun
 
-    with InferRun(model, inputs, **opts) as run:  # type: ignore[arg-type]
+    debug = bool(ctx.find_root().params.get("debug"))
+    with _native_stderr_to_devnull(not debug), InferRun(model, inputs, **opts) as run:  # type: ignore[arg-type]
         click.echo(f"model: {run.info.summary()}")
         with tqdm(total=len(run.jobs), unit="img", disable=None, file=sys.stderr, leave=False) as bar:
             for res in run:
@@ -64,10 +80,40 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
                     file=sys.stderr if res.failed else sys.stdout,
                 )
                 bar.update()
+        if run.stale_removed:
+            click.echo(f"removed {len(run.stale_removed)} temporary file(s) left by an interrupted run")
         click.echo(run.summary.line())
         if report:
             run.write_report(report)
     ctx.exit(1 if run.failed else 0)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_devnull(enabled: bool) -> Iterator[None]:
+    """Send what C code writes to file descriptor 2 to /dev/null; Python's ``sys.stderr`` keeps working."""
+    if not enabled:
+        yield
+        return
+    try:
+        python_uses_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a captured or replaced stream (io.UnsupportedOperation)
+        python_uses_fd2 = False
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    stream = sys.stderr
+    os.dup2(devnull, 2)
+    try:
+        if python_uses_fd2:
+            enc, errs = getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "replace"
+            sys.stderr = open(saved, "w", buffering=1, encoding=enc, errors=errs, closefd=False)  # noqa: SIM115
+        yield
+    finally:
+        if sys.stderr is not stream:
+            sys.stderr.close()
+            sys.stderr = stream
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 COMMANDS = [infer_cmd]

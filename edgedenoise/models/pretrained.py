@@ -3,11 +3,19 @@
 The safetensors file holds the state dict; its string metadata holds ``arch``, the ``cfg`` JSON (the
 ModelCfg the weights were trained for) and the overrides (``in_channels``, ``features``) needed to rebuild
 the module. Loading never unpickles anything.
+
+Trainer checkpoints (``.pt``) are pickles; :func:`load_torch_checkpoint` reads them only with
+``torch.load(weights_only=True)``, whose restricted unpickler builds tensors and plain containers and refuses
+every other global (PyTorch docs, ``torch.load``, "weights_only"), so a checkpoint from a stranger cannot run
+code here. :func:`rebuild_model` turns the metadata of either form into a module; every failure of these
+two is an :class:`ArtifactError` (one line, naming the file).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +94,90 @@ def load_weights(path: str | Path) -> nn.Module:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{str(path)!r} is not a readable safetensors file ({exc})") from exc
     if "arch" not in meta or "cfg" not in meta:
-        raise ArtifactError(
-            f"{str(path)!r} lacks edgedenoise metadata (arch, cfg); save it with save_weights()"
-        )
-    overrides = json.loads(meta.get("overrides", "{}"))
-    cfg = ModelCfg.from_json(meta["cfg"])
-    model = create_model(meta["arch"], noise=cfg.noise, **overrides)
+        raise ArtifactError(f"{str(path)!r} lacks edgedenoise metadata (arch, cfg); save it with save_weights()")
     try:
-        model.load_state_dict(state, strict=True)
+        overrides = json.loads(meta.get("overrides", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{str(path)!r}: metadata 'overrides' is not JSON ({exc}); re-save it") from exc
+    return rebuild_model(path, meta["arch"], meta["cfg"], overrides, state)
+
+
+def rebuild_model(source: str | Path, arch: Any, cfg_json: Any, overrides: Any, state_dict: Any) -> nn.Module:
+    """Build ``arch`` with ``overrides`` and load ``state_dict`` strictly; returns the module in eval mode.
+
+    Args:
+        source: the file the values came from (for messages).
+        arch: registered model name; cfg_json: :class:`ModelCfg` JSON; overrides: ``{argument: value}``
+            for :func:`create_model`; state_dict: ``{name: tensor}``, exactly the module's parameters and buffers.
+
+    Raises:
+        ArtifactError: a value of the wrong type, an invalid contract, constructor arguments the architecture
+            does not take, or weights that do not fit it.
+        UnknownModelError: ``arch`` is not registered.
+    """
+    import torch
+
+    name = str(source)
+    if not isinstance(arch, str) or not isinstance(cfg_json, str) or not isinstance(overrides, Mapping):
+        raise ArtifactError(f"{name!r}: arch/cfg/overrides have the wrong types; it was not written by edgedenoise")
+    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ArtifactError(f"{name!r}: its state_dict is not a mapping of tensors; it was not written by edgedenoise")
+    try:
+        cfg = ModelCfg.from_json(cfg_json)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{name!r}: {exc}") from exc
+    try:
+        model = create_model(arch, noise=cfg.noise, **dict(overrides))
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{name!r}: cannot build {arch!r} with {dict(overrides)} ({exc})") from exc
+    try:
+        model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
-        raise ArtifactError(f"{str(path)!r} does not match architecture {meta['arch']!r}: {exc}") from exc
-    model.eval()
-    return model
+        first = str(exc).strip().splitlines()[0]
+        raise ArtifactError(f"{name!r} does not match architecture {arch!r}: {first}") from exc
+    return model.eval()
+
+
+def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a trainer checkpoint (``last.pt`` / ``best.pt``) with ``torch.load(weights_only=True)``, on the CPU.
+
+    Nothing but tensors, numbers, strings and containers is unpickled; a file that holds any other object (a
+    pickle that would call a function, i.e. run code) is refused without running it.
+
+    Returns:
+        The checkpoint's top-level dict.
+
+    Raises:
+        ArtifactError: missing, empty, truncated or not a torch file; holds objects a weights-only load refuses;
+            not a dict. One line naming the file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ck = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... by file content
+        text = str(exc)
+        found = re.search(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL|Unsupported global:) (\S+)", text)
+        if found:  # the restricted unpickler met a function/class reference: the file wants to build objects
+            what = "global " + found.group(1).rstrip(".")
+            raise ArtifactError(
+                f"{str(path)!r} holds Python objects that a weights-only load refuses ({what}): it may run code, so "
+                "it was not loaded; use a checkpoint written by `edgedenoise train`, or weights as .safetensors"
+            ) from exc
+        operand = re.search(r"Unsupported operand \d+", text)
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        reason = lines[0] if lines else type(exc).__name__
+        if operand:
+            reason = f"weights-only unpickler: {operand.group(0)}"
+        raise ArtifactError(f"{str(path)!r} is not a readable torch checkpoint ({reason})") from exc
+    if not isinstance(ck, dict):
+        raise ArtifactError(
+            f"{str(path)!r} holds a {type(ck).__name__}, not a checkpoint dict; it was not written by edgedenoise"
+        )
+    return ck
 
 
 def load_pretrained(name: str) -> nn.Module:

@@ -207,7 +207,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
     step, best, best_step, elapsed_before = 0, -math.inf, -1, 0.0
     if resume:
-        ck = torch.load(resume, map_location="cpu", weights_only=True)
+        from ..models.pretrained import load_torch_checkpoint
+
+        ck = load_torch_checkpoint(resume)  # torch.load(weights_only=True); one-line ArtifactError if refused
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         sampler.set_state(ck["sampler_state"])
