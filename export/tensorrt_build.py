@@ -282,7 +282,12 @@ def build_engine(
     from .. import __version__
     from .onnx_export import read_metadata, sha256_file
 
-    require_tensorrt("building a TensorRT engine")
+    try:
+        require_tensorrt("building a TensorRT engine")
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(
+            f"{exc}; engines are built on the target device: copy the .onnx there and run `edgedenoise build`"
+        ) from exc
     import tensorrt as trt  # typed by tensorrt-stubs; the real module was checked just above
 
     onnx_path = Path(onnx_path)
