@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         rv: Any = cli.main(args=argv, prog_name="edgedenoise", standalone_mode=False)
         if isinstance(rv, int) and rv:
             sys.exit(rv)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort:  # click turns Ctrl-C (KeyboardInterrupt) into Abort; we have no prompts
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
