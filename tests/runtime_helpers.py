@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="edgedenoise-rt-tests-"))
@@ -120,3 +121,19 @@ def psnr_np(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB written out here, independent of edgedenoise.runtime.metrics."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
     return float(10.0 * np.log10(peak * peak / mse))
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process through its real entry point (``edgedenoise.cli.main``).
+
+    Returns ``(exit code, stdout, stderr)``; SystemExit is caught and its code returned.
+    """
+    from edgedenoise.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

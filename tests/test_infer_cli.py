@@ -17,21 +17,9 @@ import pytest
 from conftest import shared_set
 from PIL import Image
 from runtime_helpers import ROOT, graph_onnx, psnr_np, run_cli_without_torch, tiny_onnx
-
-from edgedenoise.cli import main
+from runtime_helpers import run_cli as run_main
 
 SAMPLE = ROOT / "edgedenoise" / "samples" / "cbsd432_103006_gray.png"
-
-
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process through its real entry point; returns (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sha(path: Path) -> str:

@@ -22,9 +22,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
-from runtime_helpers import ROOT, tiny_model, tiny_onnx
+from runtime_helpers import ROOT, run_cli, tiny_model, tiny_onnx
 
-from edgedenoise.cli import main
 from edgedenoise.runtime import Denoiser
 from edgedenoise.runtime import trt_backend as trt_backend_module
 from edgedenoise.runtime.artifact import resolve_model
@@ -41,16 +40,6 @@ from edgedenoise.runtime.onnx_scan import check_external_data, external_refs
 from edgedenoise.runtime.optional import tensorrt_module
 
 CFG1 = ModelCfg(arch="rednet10", receptive_field=21).to_json()
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_cli_refuses(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], needle: str) -> None:

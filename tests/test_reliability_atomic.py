@@ -18,24 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from runtime_helpers import BLOCK_TORCH, ROOT, tiny_onnx
+from runtime_helpers import BLOCK_TORCH, ROOT, run_cli, tiny_onnx
 
-from edgedenoise.cli import main
 from edgedenoise.runtime import Denoiser
 from edgedenoise.runtime import imageio as imageio_module
 from edgedenoise.runtime.imageio import remove_stale_temps, write_image
 
 TEMP = re.compile(r"^\.(?P<name>.+)\.edgedenoise-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _images(folder: Path, count: int, size: int) -> dict[str, np.ndarray]:

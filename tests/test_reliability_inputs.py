@@ -19,9 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
-from runtime_helpers import run_cli_without_torch, tiny_onnx
+from runtime_helpers import run_cli, run_cli_without_torch, tiny_onnx
 
-from edgedenoise.cli import main
 from edgedenoise.runtime import Denoiser
 from edgedenoise.runtime.errors import EdgeDenoiseError, InvalidInputError
 from edgedenoise.runtime.imageio import MAX_PIXELS
@@ -291,16 +290,6 @@ BAD_FILES = [
     BadFile("scale255.tif", _float_tiff(np.random.default_rng(5).random((9, 9)) * 255), "far outside"),
     BadFile("folder.png", lambda p: p.mkdir(), "no image files"),
 ]
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _state(path: Path) -> tuple[bytes, int] | tuple[str, int]:
