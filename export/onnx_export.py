@@ -29,6 +29,7 @@ import numpy as np
 from ..runtime.contract import (
     CFG_METADATA_KEY,
     INPUT_NAME,
+    MACS_PER_PIXEL_KEY,
     OUTPUT_NAME,
     PRECISION_KEY,
     VERSION_KEY,
@@ -144,8 +145,10 @@ def export_onnx(
 
     The graph maps input ``"noisy"`` ``(N, C, H, W)`` float32 to output ``"denoised"`` of the same shape and
     dtype; H and W must be multiples of ``cfg.size_multiple`` at run time. ``metadata_props`` hold the
-    ModelCfg JSON (``CFG_METADATA_KEY``), ``PRECISION_KEY = "fp32"``, the edgedenoise version and, if known,
-    the weights' sha256.
+    ModelCfg JSON (``CFG_METADATA_KEY``), ``PRECISION_KEY = "fp32"``, the edgedenoise version, the Conv
+    multiply-accumulates per input pixel of the exported (re-parameterised) graph (``MACS_PER_PIXEL_KEY``, a
+    float as a string, counted by ``edgedenoise.models.count_macs_per_pixel``; read by ``edgedenoise bench``
+    for GFLOP/s) and, if known, the weights' sha256.
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -158,7 +161,7 @@ def export_onnx(
     from torch.export import Dim
 
     from .. import __version__
-    from ..models import model_cfg
+    from ..models import count_macs_per_pixel, model_cfg
     from .reparam import reparameterize
 
     if opset < MIN_OPSET:
@@ -169,7 +172,7 @@ def export_onnx(
     props = {CFG_METADATA_KEY: cfg.to_json(), PRECISION_KEY: "fp32", VERSION_KEY: __version__}
     if weights_sha256:
         props[WEIGHTS_SHA_KEY] = weights_sha256
-    clash = sorted(set(extra_metadata or {}) & set(props))
+    clash = sorted(set(extra_metadata or {}) & (set(props) | {MACS_PER_PIXEL_KEY}))
     if clash:
         raise InvalidInputError(f"extra_metadata may not set {clash}; these keys are written by export_onnx")
     props.update(extra_metadata or {})
@@ -182,6 +185,7 @@ def export_onnx(
         net = copy.deepcopy(model).eval()
     net = net.cpu().float()
     m = cfg.size_multiple
+    props[MACS_PER_PIXEL_KEY] = repr(float(count_macs_per_pixel(net, size=-(-64 // m) * m)))
     # Batch 2 and H != W so that the exporter cannot specialise any of the three dynamic axes to a constant.
     example = torch.rand(2, cfg.in_channels, 12 * m, 16 * m)
     onnx_logger = logging.getLogger("torch.onnx")

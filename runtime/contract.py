@@ -23,6 +23,7 @@ FLAVOUR_KEY = (
 WEIGHTS_SHA_KEY = "edgedenoise.weights_sha256"  # sha256 of the source weights file
 QUALITY_KEY = "edgedenoise.quality"  # JSON: PSNR/SSIM vs FP32 on the validation images, what was kept in FP32
 VERSION_KEY = "edgedenoise.version"  # edgedenoise version that wrote the artifact
+MACS_PER_PIXEL_KEY = "edgedenoise.macs_per_pixel"  # float as str: Conv MACs per input pixel of the exported graph
 INPUT_NAME = "noisy"  # (N, C, H, W) float32 (fp16 models: float32 I/O unless exported otherwise)
 OUTPUT_NAME = "denoised"  # (N, C, H, W), same dtype as the input
 # Optional second input of models conditioned on the noise level (none of the shipped models has it):

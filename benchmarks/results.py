@@ -1,0 +1,603 @@
+"""Regenerate docs/results.md and docs/results.png: quality and speed of every shipped model, with baselines.
+
+One command, from the repository root (takes roughly an hour on a 2-core CPU; nothing else should run)::
+
+    .venv/bin/python benchmarks/results.py
+
+Smoke run (two images, one 256x256 size, a few timed runs; writes under build/results-quick/, never over the
+committed report)::
+
+    .venv/bin/python benchmarks/results.py --quick --models rednet30_s2 --skip-bm3d
+
+What it does, all in this one run:
+
+1. For every shipped model (``edgedenoise/weights/<name>.onnx``; whatever ships, never a fixed list) and each of
+   its artifacts (FP32 ONNX, INT8 CPU ONNX ``<name>.int8.cpu.onnx`` when it ships) plus torch eager FP32 (when
+   ``<name>.safetensors`` ships and torch is installed): PSNR/SSIM on BSD68 at σ = 25 with
+   :func:`edgedenoise.evaluate.evaluate` (the ``edgedenoise eval`` protocol, seeded noise), and the mean
+   seconds per image of the model call alone.
+2. Speed of each at every ``--sizes`` entry (default 512x512 and 1920x1080) with ``edgedenoise bench``, one fresh
+   process per artifact and size, so that each peak-memory figure is its own (:mod:`edgedenoise.runtime.bench`).
+3. The float32 matmul ceiling of the machine; the baselines (BM3D, OpenCV NLM, ``benchmarks/baselines.py``; cached
+   in ``benchmarks/results/baselines.json`` per machine and setting, ``--refresh-baselines`` measures again).
+4. Writes ``benchmarks/results/results.json`` (every figure and sample), ``docs/results.md`` (machine, date,
+   tables, the target ratios computed from this run) and ``docs/results.png`` (BSD68 PSNR vs frames/s at the
+   largest size, log x axis). ``--report-only`` re-renders the two docs from the JSON without measuring.
+
+``--backend ort-cuda`` / ``--backend ort-tensorrt`` time the ONNX artifacts on a GPU instead (PSNR is still
+computed with ONNX Runtime on the CPU; torch eager stays on the CPU). Without ../shared/data/BSD68 it exits
+with a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import baselines  # noqa: E402  (benchmarks/ is not a package)
+
+DATA = ROOT.parent / "shared" / "data"
+FORMAT = "edgedenoise.results/1"
+TARGETS = {"ort_vs_torch": 5.0, "int8_vs_fp32": 2.0, "vs_bm3d_speed": 50.0}
+QUICK = {"limit": 2, "sizes": "256x256", "iters": 3, "warmup": 1, "matmul": 1024}
+FULL = {"limit": None, "sizes": "512x512,1920x1080", "iters": 10, "warmup": 2, "matmul": 4096}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---------------------------------------------------------------- what to measure
+
+
+def list_points(models: Sequence[str] | None, backend: str, with_torch: bool) -> list[dict[str, Any]]:
+    """One dict per (model, precision, backend): ``label``, ``model``, ``precision``, ``backend``, ``artifact``."""
+    from edgedenoise.runtime.artifact import weights_dir
+    from edgedenoise.runtime.bench import resolve_targets, shipped_models
+
+    shipped = shipped_models()
+    names = list(models) if models else shipped
+    missing = [m for m in names if m not in shipped]
+    if missing:
+        raise SystemExit(f"error: not shipped: {', '.join(missing)} (shipped: {', '.join(shipped) or 'none'})")
+    torch_ok = with_torch and _has_torch()
+    points = []
+    for name in names:
+        for t in resolve_targets(name, None, backend):
+            p = t.precision or "fp32"
+            points.append(
+                {"label": f"{name} {p}", "model": name, "precision": p, "backend": backend, "artifact": str(t.path)}
+            )
+        weights = weights_dir() / f"{name}.safetensors"
+        if torch_ok and weights.is_file():
+            points.append(
+                {
+                    "label": f"{name} torch",
+                    "model": name,
+                    "precision": "fp32",
+                    "backend": "torch",
+                    "artifact": str(weights),
+                }
+            )
+    return points
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def measure_quality(point: dict[str, Any], data: Path, sigma: float, limit: int | None, threads: int) -> dict[str, Any]:
+    """PSNR/SSIM on ``data`` at ``sigma`` (``edgedenoise eval`` protocol) and mean seconds per model call."""
+    from edgedenoise.evaluate import OrtPredictor, TorchPredictor
+
+    if point["backend"] == "torch":
+        from edgedenoise.models import load_pretrained
+
+        inner: Any = TorchPredictor(load_pretrained(point["model"]), "cpu")
+    else:
+        inner = OrtPredictor(point["artifact"], threads or None)
+    res = baselines.score(inner, data, sigma, seed=0, limit=limit, threads=threads)
+    res.pop("images")
+    return res
+
+
+def measure_speed(point: dict[str, Any], size: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``edgedenoise bench`` run in a fresh process; returns its row as a dict (BenchRow.to_dict)."""
+    with tempfile.TemporaryDirectory(prefix="edgedenoise-results-") as tmp:
+        out = Path(tmp) / "bench.json"
+        target = point["model"] if point["backend"] == "torch" else point["artifact"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgedenoise",
+            "bench",
+            target,
+            "--backend",
+            point["backend"],
+            "--size",
+            size,
+            "--warmup",
+            str(args.warmup),
+            "--iters",
+            str(args.iters),
+            "--threads",
+            str(args.threads),
+            "--matmul",
+            "0",
+            "--json",
+            str(out),
+        ]
+        if args.max_seconds:
+            cmd += ["--max-seconds", str(args.max_seconds)]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise SystemExit(f"error: {shlex.join(cmd)} failed: {last}")
+        rows = json.loads(out.read_text())["rows"]
+    if len(rows) != 1:
+        raise SystemExit(f"error: expected one benchmark row for {point['label']} at {size}, got {len(rows)}")
+    return rows[0]
+
+
+def measure_ceiling(n: int, threads: int) -> Any:
+    """The float32 matmul ceiling in a fresh process whose BLAS uses ``threads`` threads (0: its default)."""
+    from edgedenoise.runtime.bench import MatmulCeiling
+
+    env = dict(os.environ)
+    if threads:
+        env.update({k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    code = (
+        f"import json; from edgedenoise.runtime.bench import matmul_ceiling as m; c = m({int(n)}); "
+        "print(json.dumps([c.n, c.repeats, c.best_s]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(ROOT), check=True
+    )
+    c_n, c_rep, c_best = json.loads(out.stdout.strip().splitlines()[-1])
+    return MatmulCeiling(c_n, c_rep, c_best)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything: points with quality and speed, the matmul ceiling, the baselines, the machine."""
+    from edgedenoise.runtime.bench import BenchRow, machine_info, parse_sizes
+
+    data = args.data
+    sizes = parse_sizes(args.sizes)
+    methods = [m for m in baselines.METHODS if not (m == "bm3d" and args.skip_bm3d)]
+    for m in methods:  # a missing package fails now, not after the models were measured
+        baselines.require(m)
+    frame_hw = max(sizes, key=lambda hw: hw[0] * hw[1])
+    machine = machine_info(torch=_torch_version())
+    started = utc_now()
+    points = list_points(args.models, args.backend, not args.skip_torch)
+    log(f"{len(points)} points: {', '.join(p['label'] for p in points)}")
+    for p in points:
+        if p["backend"] == "torch" and args.skip_torch_eval:
+            p["quality"] = None
+        else:
+            log(f"quality: {p['label']} on {data.name} ...")
+            p["quality"] = measure_quality(p, data, args.sigma, args.limit, args.threads)
+        p["speed"] = []
+        for h, w in sizes:
+            log(f"speed: {p['label']} at {w}x{h} ...")
+            row = measure_speed(p, f"{w}x{h}", args)
+            p["speed"].append(row)
+            r = BenchRow.from_dict(row)
+            log(f"  p50 {r.p50_ms:.1f} ms, {r.frames_per_s:.3f} frames/s, peak RSS {r.peak_rss_mib or 0:.0f} MiB")
+    log(f"matmul ceiling ({args.matmul}x{args.matmul}) ...")
+    ceiling = measure_ceiling(args.matmul, args.threads)
+    base = baselines.run_baselines(
+        methods,
+        data_dir=data,
+        train_dir=args.train,
+        sigma=args.sigma,
+        limit=args.limit,
+        frame_hw=frame_hw,
+        cache=args.out_dir / "benchmarks" / "results" / "baselines.json",
+        refresh=args.refresh_baselines,
+        log=log,
+    )
+    return {
+        "format": FORMAT,
+        "command": shlex.join([Path(sys.executable).name, "benchmarks/results.py", *sys.argv[1:]]),
+        "started_utc": started,
+        "finished_utc": utc_now(),
+        "machine": machine,
+        "settings": {
+            "data": data.name,
+            "sigma": args.sigma,
+            "seed": 0,
+            "limit": args.limit,
+            "sizes": [[h, w] for h, w in sizes],
+            "frame": list(frame_hw),
+            "backend": args.backend,
+            "threads": args.threads,
+            "warmup": args.warmup,
+            "iters": args.iters,
+            "max_seconds": args.max_seconds,
+        },
+        "ceiling": {"n": ceiling.n, "repeats": ceiling.repeats, "best_s": ceiling.best_s, "gflops": ceiling.gflops},
+        "points": points,
+        "baselines": [{k: v for k, v in b.items() if k != "images"} for b in base],
+    }
+
+
+def _torch_version() -> str | None:
+    if not _has_torch():
+        return None
+    import torch
+
+    return str(torch.__version__)
+
+
+# ---------------------------------------------------------------- reading results
+
+
+def speed_at(point: dict[str, Any], hw: Sequence[int]) -> Any:
+    """The point's BenchRow at ``(H, W)``, or None."""
+    from edgedenoise.runtime.bench import BenchRow
+
+    for row in point["speed"]:
+        if [row["height"], row["width"]] == list(hw):
+            return BenchRow.from_dict(row)
+    return None
+
+
+def baseline_fps(b: dict[str, Any]) -> float | None:
+    fr = b.get("frame")
+    return 1.0 / fr["median_s"] if fr else None
+
+
+def ratios(res: dict[str, Any]) -> dict[str, Any]:
+    """The target ratios of this run, per model and size, plus the BM3D comparison at the frame size."""
+    sizes = res["settings"]["sizes"]
+    frame = res["settings"]["frame"]
+    by = {(p["model"], p["backend"] == "torch", p["precision"]): p for p in res["points"]}
+    models = list(dict.fromkeys(p["model"] for p in res["points"]))
+    ort_torch, int8_fp32 = [], []
+    for m in models:
+        fp32, torch_p, int8 = by.get((m, False, "fp32")), by.get((m, True, "fp32")), by.get((m, False, "int8"))
+        for hw in sizes:
+            if fp32 and torch_p:
+                a, b = speed_at(fp32, hw), speed_at(torch_p, hw)
+                ort_torch.append({"model": m, "hw": hw, "ratio": a.frames_per_s / b.frames_per_s})
+            if fp32 and int8:
+                a, b = speed_at(int8, hw), speed_at(fp32, hw)
+                int8_fp32.append({"model": m, "hw": hw, "ratio": a.frames_per_s / b.frames_per_s})
+    bm3d = next((b for b in res["baselines"] if b["method"] == "bm3d"), None)
+    vs_bm3d = []
+    if bm3d is not None:
+        for p in res["points"]:
+            if p["backend"] == "torch" or not p.get("quality"):
+                continue
+            row = speed_at(p, frame)
+            fps_b = baseline_fps(bm3d)
+            vs_bm3d.append(
+                {
+                    "label": p["label"],
+                    "psnr_gain_db": p["quality"]["psnr"] - bm3d["psnr"],
+                    "speed_ratio": row.frames_per_s / fps_b if fps_b else None,
+                }
+            )
+    return {"ort_vs_torch": ort_torch, "int8_vs_fp32": int8_fp32, "vs_bm3d": vs_bm3d}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _f(v: float | None, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def _baseline_lib(b: dict[str, Any]) -> str:
+    return f"{'bm3d' if b['method'] == 'bm3d' else 'opencv'} {b['version']}"
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def render_markdown(res: dict[str, Any], png_name: str) -> str:
+    from edgedenoise.runtime.bench import BenchRow, describe_machine, markdown_table
+
+    s = res["settings"]
+    fh, fw = s["frame"]
+    sizes_txt = ", ".join(f"{w}x{h}" for h, w in s["sizes"])
+    n_img = next((p["quality"]["n_images"] for p in res["points"] if p.get("quality")), None)
+    r = ratios(res)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `{res['command']}` from {res['started_utc']} to {res['finished_utc']}. Every figure below "
+        "comes from that run (`benchmarks/results/results.json` holds them all, with every timed sample); nothing "
+        "is typed by hand. Do not edit this file: regenerate it.",
+        "",
+        f"Machine: {describe_machine(res['machine'])}.",
+        "",
+        "## Benchmarks",
+        "",
+        "Regenerate this page and the plot (about an hour on a 2-core CPU; run it on an otherwise idle machine):",
+        "",
+        "```bash",
+        ".venv/bin/python benchmarks/results.py              # measures everything, writes docs/results.{md,png}",
+        ".venv/bin/python benchmarks/results.py --report-only  # re-renders both from benchmarks/results/results.json",
+        ".venv/bin/python benchmarks/results.py --quick --models rednet30_s2 --skip-bm3d  # smoke run, build/",
+        "```",
+        "",
+        "Single models: `edgedenoise bench MODEL... [--precision fp32,int8] [--size 512x512,1920x1080] [--json F]` "
+        "(no torch needed for ONNX files; `--backend torch` times PyTorch eager). On a GPU the same command and "
+        "`benchmarks/results.py` take `--backend ort-cuda` or `--backend ort-tensorrt`, and `edgedenoise bench` takes "
+        "`--backend tensorrt` for engines built on the device; the figures here are CPU only (no GPU on this "
+        "machine). The baselines (BM3D, OpenCV NLM) need the `bench` extra: `pip install -e '.[bench]'`.",
+        "",
+        f"Protocol: quality on {s['data']} ({n_img} images) at AWGN σ = {s['sigma']:g}, seed {s['seed']} "
+        "(image i gets seed + i, not clipped; the `edgedenoise eval` protocol, docs/training.md), estimates "
+        "clipped and quantised to 8 bits, PSNR/SSIM at peak 255. PSNR of ONNX artifacts is computed with ONNX "
+        "Runtime on the CPU. *s/image* is the mean time of the model call alone on those images. Speed: "
+        f"`edgedenoise bench` on a seeded random frame at {sizes_txt}, backend {s['backend']}, batch 1, threads "
+        f"{s['threads'] or 'default'}, {s['warmup']} warm-up run(s), then up to {s['iters']} timed runs"
+        + (
+            f" (warm-up and timing each within {s['max_seconds']:g} s per size, keeping at least 1 and 3 runs)"
+            if s["max_seconds"]
+            else ""
+        )
+        + "; frames/s = 1000 / median ms. Each artifact and size runs in a fresh process: peak RSS is that "
+        "process's resident memory (interpreter and libraries included), sampled every 5 ms. GFLOP/s = 2 x MACs "
+        "per pixel x pixels / median time (integer operations for INT8).",
+        "",
+        "## Quality and speed",
+        "",
+        f"| method | precision | backend | PSNR (dB) | SSIM | s/image | frames/s {fw}x{fh} | p50 ms {fw}x{fh} "
+        f"| GFLOP/s {fw}x{fh} | peak RSS MiB {fw}x{fh} |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in res["points"]:
+        q = p.get("quality") or {}
+        row = speed_at(p, s["frame"])
+        lines.append(
+            f"| {p['model']} | {p['precision']} | {p['backend']} | {_f(q.get('psnr'), '.3f')} | "
+            f"{_f(q.get('ssim'), '.4f')} | {_f(q.get('seconds_per_image'), '.3f')} | {_f(row.frames_per_s, '.3f')} | "
+            f"{_f(row.p50_ms, '.0f')} | {_f(row.gflops, '.1f')} | {_f(row.peak_rss_mib, '.0f')} |"
+        )
+    for b in res["baselines"]:
+        fps = baseline_fps(b)
+        lines.append(
+            f"| {'BM3D' if b['method'] == 'bm3d' else 'NLM (OpenCV)'} | - | {_baseline_lib(b)} | {b['psnr']:.3f} | "
+            f"{b['ssim']:.4f} | {b['seconds_per_image']:.3f} | {_f(fps, '.4f')} | "
+            f"{_f(1000 / fps if fps else None, '.0f')} | - | - |"
+        )
+    c = res["ceiling"]
+    lines += [
+        "",
+        f"float32 matmul ceiling: {c['gflops']:.1f} GFLOP/s (numpy {c['n']}x{c['n']}, best of {c['repeats']}, "
+        f"BLAS threads: {s['threads'] or 'default'}).",
+        "",
+        f"![BSD68 PSNR vs frames/s at {fw}x{fh}]({png_name})",
+        "",
+        "## Targets",
+        "",
+        "Ratios of frames/s in this run (same machine, same inputs):",
+        "",
+    ]
+    for key, title in (
+        ("ort_vs_torch", "ONNX Runtime FP32 / torch eager"),
+        ("int8_vs_fp32", "INT8 (CPU) / ONNX Runtime FP32"),
+    ):
+        tgt = TARGETS[key]
+        lines.append(f"- {title}, target >= {tgt:g}x:")
+        if not r[key]:
+            lines.append("  - not measured (no pair of artifacts in this run)")
+        for e in r[key]:
+            h, w = e["hw"]
+            lines.append(f"  - {e['model']} at {w}x{h}: {e['ratio']:.2f}x ({_mark(e['ratio'] >= tgt)})")
+    bm3d = next((b for b in res["baselines"] if b["method"] == "bm3d"), None)
+    tgt = TARGETS["vs_bm3d_speed"]
+    lines.append(f"- Beat BM3D's PSNR while running >= {tgt:g}x faster than it at {fw}x{fh}:")
+    if bm3d is None:
+        lines.append("  - not measured (BM3D skipped)")
+    else:
+        lines.append(
+            f"  - BM3D: {bm3d['psnr']:.3f} dB, {_f(baseline_fps(bm3d), '.4f')} frames/s at {fw}x{fh}; ours (PSNR gain, "
+            "speed ratio):"
+        )
+        met = []
+        for e in r["vs_bm3d"]:
+            ok = e["psnr_gain_db"] > 0 and e["speed_ratio"] is not None and e["speed_ratio"] >= tgt
+            met += [e["label"]] if ok else []
+            lines.append(f"  - {e['label']}: {e['psnr_gain_db']:+.3f} dB, {_f(e['speed_ratio'], '.0f')}x ({_mark(ok)})")
+        lines.append(f"  - met by: {', '.join(met) if met else 'none'}")
+    lines += ["", "## Speed at every size", ""]
+    rows = [BenchRow.from_dict(row) for p in res["points"] for row in p["speed"]]
+    lines += [markdown_table(rows), ""]
+    lines += ["## Baselines", ""]
+    for b in res["baselines"]:
+        fr = b.get("frame")
+        frame_txt = f"; one {fr['width']}x{fr['height']} frame: {fr['median_s']:.2f} s" if fr else ""
+        lines.append(
+            f"- {b['method']} ({_baseline_lib(b)}): parameters `{json.dumps(b['params'])}`; {b['n_images']} images, "
+            f"{b['seconds_per_image']:.3f} s/image{frame_txt}; measured {b['measured_utc']}."
+        )
+        if b.get("tuning"):
+            t = b["tuning"]
+            grid = ", ".join(f"{float(k):g}: {v:.2f}" for k, v in t["table"].items())
+            lines.append(
+                f"  - h = k σ, k tuned on the first {t['n_images']} {t['train_dir']} images (mean PSNR in dB per k): "
+                f"{grid}; chosen k = {t['factor']:g}."
+            )
+    lines += [
+        "",
+        "BM3D: `bm3d.bm3d(noisy, sigma_psd=sigma/255)` on the unclipped float image (profile `np`, both stages); "
+        "NLM: `cv2.fastNlMeansDenoising` on the image clipped and rounded to uint8, templateWindowSize 7 and "
+        "searchWindowSize 21 (OpenCV's recommended values), h = k σ with k tuned on Train400 training images, never "
+        "on a test set. Frame timing: the first test image resized (bicubic) to the frame size plus AWGN; BM3D one "
+        "run, NLM the median of 3. Details and sources: `benchmarks/baselines.py`.",
+        "",
+        "## Caveats",
+        "",
+        "- p99 from 10-20 samples is close to the slowest run; the JSON keeps every sample.",
+        "- The load average in the machine line was read at the start; other work on the machine slows every "
+        "figure, and the ratios above are only comparable within one run.",
+        "- Torch eager runs on the CPU with the same thread setting; it is the reference the ONNX Runtime speed-up "
+        "is measured against.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_plot(res: dict[str, Any], path: Path) -> None:
+    """PSNR (y) vs frames/s at the frame size (x, log), one labelled point per model/precision and baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    s = res["settings"]
+    fh, fw = s["frame"]
+    style = {"fp32": ("o", "tab:blue"), "int8": ("s", "tab:green"), "fp16": ("D", "tab:purple")}
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    seen: set[str] = set()
+    for p in res["points"]:
+        q = p.get("quality")
+        if not q:
+            continue
+        row = speed_at(p, s["frame"])
+        kind = "torch eager fp32" if p["backend"] == "torch" else f"ONNX Runtime {p['precision']}"
+        marker, color = ("x", "tab:red") if p["backend"] == "torch" else style.get(p["precision"], ("o", "gray"))
+        ax.scatter(row.frames_per_s, q["psnr"], marker=marker, color=color, s=50, label=None if kind in seen else kind)
+        seen.add(kind)
+        # Points of one model share a PSNR (FP32 and torch exactly): torch labels go left, INT8 below.
+        dx, dy, ha = (
+            (-6, 4, "right")
+            if p["backend"] == "torch"
+            else ((6, -11, "left") if p["precision"] == "int8" else (6, 4, "left"))
+        )
+        ax.annotate(
+            p["label"], (row.frames_per_s, q["psnr"]), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8
+        )
+    for b in res["baselines"]:
+        fps = baseline_fps(b)
+        if fps is None:
+            continue
+        name = "BM3D" if b["method"] == "bm3d" else "NLM (OpenCV)"
+        ax.scatter(
+            fps, b["psnr"], marker="^", color="black", s=60, label="classical" if "classical" not in seen else None
+        )
+        seen.add("classical")
+        ax.annotate(name, (fps, b["psnr"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(  # label 2x and 5x between the decades, not every minor tick
+        matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+    )
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel(f"frames/s at {fw}x{fh} (batch 1, {s['backend']}, log scale)")
+    ax.set_ylabel(f"{s['data']} PSNR at σ = {s['sigma']:g} (dB)")
+    ax.set_title(f"Quality vs speed — {res['machine'].get('cpu', '?')}, {res['finished_utc'][:10]}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK}; outputs under build/results-quick/")
+    ap.add_argument("--models", help="comma-separated shipped models (default: every shipped model)")
+    ap.add_argument("--data", type=Path, default=DATA / "BSD68")
+    ap.add_argument("--train", type=Path, default=DATA / "Train400", help="training images (NLM h tuning)")
+    ap.add_argument("--sigma", type=float, default=25.0)
+    ap.add_argument("--limit", type=int, help=f"first N test images (default: all; --quick: {QUICK['limit']})")
+    ap.add_argument("--sizes", help=f"WIDTHxHEIGHT list (default {FULL['sizes']}; --quick: {QUICK['sizes']})")
+    ap.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "ort-tensorrt"])
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: each library's default)")
+    ap.add_argument("--warmup", type=int, help=f"untimed runs per size (default {FULL['warmup']})")
+    ap.add_argument("--iters", type=int, help=f"timed runs per size, at most (default {FULL['iters']})")
+    ap.add_argument("--max-seconds", type=float, default=30.0, help="stop timing a size after this long (>= 3 runs)")
+    ap.add_argument("--matmul", type=int, help=f"ceiling matmul side (default {FULL['matmul']})")
+    ap.add_argument("--skip-bm3d", action="store_true", help="leave BM3D out (minutes per run)")
+    ap.add_argument("--skip-torch", action="store_true", help="leave torch eager out")
+    ap.add_argument("--skip-torch-eval", action="store_true", help="time torch eager but do not evaluate its PSNR")
+    ap.add_argument("--refresh-baselines", action="store_true", help="measure the baselines even if cached")
+    ap.add_argument("--out-dir", type=Path, help="root for docs/ and benchmarks/results/ (default: the repository)")
+    ap.add_argument("--report-only", action="store_true", help="re-render the docs from the results JSON")
+    args = ap.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    for k in ("limit", "sizes", "iters", "warmup", "matmul"):
+        if getattr(args, k) is None:
+            setattr(args, k, preset[k])
+    if args.out_dir is None:
+        args.out_dir = ROOT / "build" / "results-quick" if args.quick else ROOT
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    json_path = args.out_dir / "benchmarks" / "results" / "results.json"
+    doc = args.out_dir / "docs" / "results.md"
+    png = args.out_dir / "docs" / "results.png"
+    from edgedenoise.runtime.bench import write_text_atomic
+    from edgedenoise.runtime.errors import EdgeDenoiseError
+
+    if args.report_only:
+        res = json.loads(json_path.read_text())
+    else:
+        for d in (args.data, args.train):
+            if not d.is_dir():
+                print(
+                    f"error: {d} not found; put the benchmark sets in ../shared/data beside the checkout",
+                    file=sys.stderr,
+                )
+                return 1
+        try:
+            res = measure(args)
+        except EdgeDenoiseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        write_text_atomic(json_path, json.dumps(res, indent=2) + "\n")
+    render_plot(res, png)
+    write_text_atomic(doc, render_markdown(res, png.name))
+    log(f"wrote {json_path}, {doc}, {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
