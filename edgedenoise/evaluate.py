@@ -166,6 +166,32 @@ def load_checkpoint(path: str | Path) -> nn.Module:
     return rebuild_model(path, ck["arch"], ck["cfg"], ck["overrides"], ck["state_dict"])
 
 
+def load_torch_model(source: str | Path) -> nn.Module:
+    """A torch model from a shipped model name (alias allowed), a ``.safetensors`` file or a trainer ``.pt``.
+
+    Returns the module in eval mode, on the CPU.
+
+    Raises:
+        ArtifactError: a file that is missing, unreadable or does not fit its architecture, or an ``.onnx``
+            (not a torch model). UnknownModelError: a name that is not registered or has no shipped weights.
+    """
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix in WEIGHT_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise ArtifactError(f"model file {str(path)!r} does not exist")
+        if suffix == ".safetensors":
+            from .models import load_weights
+
+            return load_weights(path)
+        if suffix in (".pt", ".pth"):
+            return load_checkpoint(path)
+        raise ArtifactError(f"{str(path)!r} is not a torch model; give a .safetensors or trainer .pt file, or a name")
+    from .models import load_pretrained
+
+    return load_pretrained(str(source))
+
+
 def load_predictor(
     model: str | Path | nn.Module | Predictor, *, threads: int | None = None, device: str | None = None
 ) -> Predictor:
@@ -193,18 +219,11 @@ def load_predictor(
             raise ArtifactError(f"model file {str(path)!r} does not exist")
         if suffix == ".onnx":
             return OrtPredictor(path, threads)
-        if suffix == ".safetensors":
-            from .models import load_weights
-
-            return TorchPredictor(load_weights(path), device)
-        if suffix in (".pt", ".pth"):
-            return TorchPredictor(load_checkpoint(path), device)
-        raise ArtifactError(
-            f"{str(path)!r} is not a model file; give a .onnx, .safetensors or trainer .pt file, or a model name"
-        )
-    from .models import load_pretrained
-
-    return TorchPredictor(load_pretrained(str(model)), device)
+        if suffix not in (".safetensors", ".pt", ".pth"):
+            raise ArtifactError(
+                f"{str(path)!r} is not a model file; give a .onnx, .safetensors or trainer .pt file, or a model name"
+            )
+    return TorchPredictor(load_torch_model(model), device)
 
 
 # ---------------------------------------------------------------- dihedral transforms, padding

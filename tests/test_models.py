@@ -48,7 +48,12 @@ def test_shape_grad_finite(name: str, in_channels: int) -> None:
 def test_residual_contract(name: str) -> None:
     """The model returns an image estimate: zeroing the last layer makes it the identity."""
     model = create_model(name, features=8).eval()
-    last = model.deconvs[-1] if hasattr(model, "deconvs") else model.reconnet[-1]
+    if hasattr(model, "deconvs"):
+        last = model.deconvs[-1]
+    elif hasattr(model, "tail"):
+        last = model.tail
+    else:
+        last = model.reconnet[-1]
     torch.nn.init.zeros_(last.weight)
     torch.nn.init.zeros_(last.bias)
     x = torch.rand(1, 1, 24, 24)

@@ -143,3 +143,15 @@ def rednet20_s2(in_channels: int = 1, features: int = 64, noise: str = "untraine
 def rednet30_s2(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> REDNet:
     """RED30 with a stride-2 first conv and last deconv (about 4x fewer MACs; even H, W)."""
     return REDNet(30, features, in_channels, stride=2, arch="rednet30_s2", noise=noise)
+
+
+@register_model
+def rednet30_p50(in_channels: int = 1, features: int = 32, noise: str = "untrained") -> REDNet:
+    """RED30 with every hidden layer pruned to 32 channels (``edgedenoise prune rednet30 --ratio 0.5``); 1/4 MACs."""
+    return REDNet(30, features, in_channels, arch="rednet30_p50", noise=noise)
+
+
+@register_model
+def rednet30_p75(in_channels: int = 1, features: int = 16, noise: str = "untrained") -> REDNet:
+    """RED30 with every hidden layer pruned to 16 channels (``edgedenoise prune rednet30 --ratio 0.75``); 1/16 MACs."""
+    return REDNet(30, features, in_channels, arch="rednet30_p75", noise=noise)

@@ -1,6 +1,6 @@
 """Training: configs (YAML -> frozen dataclasses) and the Trainer loop (needs torch)."""
 
-from .config import DataConfig, NoiseConfig, OptimConfig, TrainConfig, config_from_dict, load_config
+from .config import DataConfig, DistillConfig, NoiseConfig, OptimConfig, TrainConfig, config_from_dict, load_config
 from .trainer import train
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "NoiseConfig",
     "OptimConfig",
     "TrainConfig",
+    "DistillConfig",
     "config_from_dict",
     "load_config",
     "train",

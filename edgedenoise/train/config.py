@@ -62,6 +62,21 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a frozen teacher (Hinton et al., "Distilling the Knowledge in a Neural
+    Network", 2015, applied to regression as the teacher's output used as a soft target).
+
+    ``teacher``: a model name with shipped weights or a ``.safetensors`` / trainer ``.pt`` file; ``None``
+    trains on the clean image only. ``weight`` α in [0, 1]: the loss is
+    ``(1 - α) * MSE(student, clean) + α * MSE(student, teacher)``, computed as one MSE against the blended
+    target ``(1 - α) * clean + α * teacher`` (same gradient; the two differ by a constant).
+    """
+
+    teacher: str | None = None
+    weight: float = 0.5
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One experiment.
 
@@ -69,6 +84,8 @@ class TrainConfig:
     schedule then follows ``progress = max(step / steps, elapsed / budget)`` so the learning rate still
     anneals fully before the budget runs out (useful on slow machines). ``multi_supervision`` (MemNet) is
     the weight α of the final output's loss; the per-block outputs share 1 - α (Tai et al. 2017, Eq. 9).
+    ``init_weights`` warm-starts the model from a ``.safetensors`` file written by ``save_weights`` (e.g. a
+    pruned model, or a student's earlier phase) with a fresh optimiser and schedule; ``distill`` adds a teacher.
     """
 
     model: str = "rednet30"
@@ -88,6 +105,8 @@ class TrainConfig:
     channels_last: bool = True
     multi_supervision: float = 1.0
     tensorboard: bool = False
+    init_weights: str | None = None
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 T = TypeVar("T")
@@ -105,7 +124,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     kwargs = {}
     for name, value in data.items():
         sub = (
-            {"data": DataConfig, "noise": NoiseConfig, "optim": OptimConfig}.get(name)
+            {"data": DataConfig, "noise": NoiseConfig, "optim": OptimConfig, "distill": DistillConfig}.get(name)
             if cls is TrainConfig
             else None
         )

@@ -1,0 +1,115 @@
+"""Slim RED-Net students for edge deployment: pixel-unshuffle, thin symmetric conv stack, pixel-shuffle.
+
+Sources: the encoder-decoder with symmetric skips every two layers and the image-level residual follow RED-Net
+(Mao et al., NIPS 2016, Sec. 2.2, see ``rednet.py``). Running the stack on a pixel-unshuffled
+(space-to-depth) image follows FFDNet (Zhang, Zuo, Zhang, "FFDNet: Toward a Fast and Flexible Solution for
+CNN-Based Image Denoising", IEEE TIP 2018, Sec. III-A: a reversible x2 downsampling in front of the conv
+stack), with pixel shuffle (Shi et al., "Real-Time Single Image and Video Super-Resolution Using an
+Efficient Sub-Pixel CNN", CVPR 2016) to go back.
+
+Why: on this project's 2-core x86 CPU, thin layers at full resolution waste the CPU while the same MACs spent
+on 32-64 channels at 1/2 or 1/4 resolution run 2-3x faster (measurements in ../shared/DESIGN.md, section 4,
+and ``docs/compression.md``). All layers are plain 3x3 Conv (no ConvTranspose), so every layer quantizes.
+
+Structure of ``SlimRED(depth, features, unshuffle)``: PixelUnshuffle(s) -> conv(C*s^2 -> f) + ReLU ->
+``depth - 2`` conv(f -> f) layers, the first half an encoder and the second a decoder with the output of every
+even encoder layer added to its mirrored decoder layer before the ReLU -> conv(f -> C*s^2) -> PixelShuffle(s)
+-> ``input - noise``. Variant names say depth, width and the unshuffle factor: ``rednet12_slim64_u2``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..runtime.contract import ModelCfg
+from .registry import register_model
+
+
+class SlimRED(nn.Module):
+    """A RED-style residual denoiser running at 1/``unshuffle`` resolution.
+
+    Args:
+        depth: number of 3x3 conv layers including the first and last, >= 3.
+        features: channels of the hidden layers.
+        unshuffle: space-to-depth factor s (1 = full resolution, 2, 4); H and W must be multiples of s.
+        in_channels: 1 (gray) or 3 (RGB).
+        arch: the registered name, recorded in ``cfg``.
+
+    Input/output: ``(N, in_channels, H, W)`` float32 in [0, 1] (the noisy input may exceed it), H and W
+    multiples of ``unshuffle``; returns the denoised image, same shape, not clipped.
+    MACs per input pixel: ``9 * (2 * C * f + (depth - 2) * f * f) / s**2``.
+    """
+
+    def __init__(
+        self,
+        depth: int = 12,
+        features: int = 64,
+        unshuffle: int = 2,
+        in_channels: int = 1,
+        arch: str = "slim",
+        noise: str = "untrained",
+    ) -> None:
+        super().__init__()
+        if depth < 3:
+            raise ValueError(f"depth must be >= 3, got {depth}")
+        if unshuffle not in (1, 2, 4):
+            raise ValueError(f"unshuffle must be 1, 2 or 4, got {unshuffle}")
+        s2 = in_channels * unshuffle * unshuffle
+        self.unshuffle = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
+        self.shuffle = nn.PixelShuffle(unshuffle) if unshuffle > 1 else nn.Identity()
+        self.head = nn.Conv2d(s2, features, 3, padding=1)
+        self.body = nn.ModuleList(nn.Conv2d(features, features, 3, padding=1) for _ in range(depth - 2))
+        self.tail = nn.Conv2d(features, s2, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        n = depth - 2
+        half = n // 2
+        # body layer i (0-based) in the decoder half takes the output of encoder layer n - 1 - i (its mirror),
+        # for every second encoder layer, as in RED-Net's skips every two layers.
+        self._skip_from = {n - 1 - j: j for j in range(1, half, 2) if n - 1 - j >= half}
+        self.cfg = ModelCfg(
+            arch=arch,
+            in_channels=in_channels,
+            size_multiple=unshuffle,
+            residual=True,
+            receptive_field=unshuffle * (2 * depth + 1),
+            noise=noise,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.head(self.unshuffle(x)))
+        keep = set(self._skip_from.values())
+        saved: dict[int, torch.Tensor] = {}
+        for i, conv in enumerate(self.body):
+            h = conv(h)
+            src = self._skip_from.get(i)
+            if src is not None:
+                h = h + saved.pop(src)
+            h = self.relu(h)
+            if i in keep:
+                saved[i] = h
+        return x - self.shuffle(self.tail(h))
+
+
+@register_model
+def rednet10_slim16(in_channels: int = 1, features: int = 16, noise: str = "untrained") -> SlimRED:
+    """10 layers x 16 features at full resolution (about 23k MACs/pixel): the thin net DESIGN warns about."""
+    return SlimRED(10, features, 1, in_channels, arch="rednet10_slim16", noise=noise)
+
+
+@register_model
+def rednet10_slim32_u2(in_channels: int = 1, features: int = 32, noise: str = "untrained") -> SlimRED:
+    """10 layers x 32 features behind a x2 pixel-unshuffle (about 19k MACs/pixel)."""
+    return SlimRED(10, features, 2, in_channels, arch="rednet10_slim32_u2", noise=noise)
+
+
+@register_model
+def rednet12_slim64_u2(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> SlimRED:
+    """12 layers x 64 features behind a x2 pixel-unshuffle (about 93k MACs/pixel, 9 % of RED30)."""
+    return SlimRED(12, features, 2, in_channels, arch="rednet12_slim64_u2", noise=noise)
+
+
+@register_model
+def rednet12_slim64_u4(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> SlimRED:
+    """12 layers x 64 features behind a x4 pixel-unshuffle (about 24k MACs/pixel): the real-time 1080p variant."""
+    return SlimRED(12, features, 4, in_channels, arch="rednet12_slim64_u4", noise=noise)
