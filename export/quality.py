@@ -204,16 +204,19 @@ def compare_artifacts(
         difference, ``psnr_vs_fp32_db`` = B vs A, and the max abs difference of the raw outputs.
 
     Raises:
-        ArtifactError: a file without edgedenoise metadata, or the two contracts disagree on the I/O.
+        ArtifactError: a file without edgedenoise metadata, external data outside its folder, or the two
+            contracts disagree on the I/O.
         InvalidInputError: the folder has no readable images.
     """
     from ..runtime.contract import CFG_METADATA_KEY, ModelCfg
     from ..runtime.errors import ArtifactError
+    from ..runtime.onnx_scan import check_external_data
     from .calibration import load_images
     from .onnx_export import read_metadata
 
     cfgs = []
     for p in (a, b):
+        check_external_data(p)  # external data outside the model's folder: refused before onnx/ORT read it
         meta = read_metadata(p)
         if CFG_METADATA_KEY not in meta:
             raise ArtifactError(f"{str(p)!r} has no {CFG_METADATA_KEY!r} metadata; export it with `edgedenoise export`")

@@ -25,6 +25,7 @@ import datetime as _dt
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,19 @@ ENGINE_NOTICE = (
     "TensorRT is not installed here: build the engine on the target device with "
     "`edgedenoise build MODEL.int8.trt.onnx` (or MODEL.fp16.onnx)"
 )
+
+
+def engine_notice(onnx_files: Sequence[str | Path]) -> str:
+    """The one-line notice ``export`` ends with when TensorRT is absent, naming the files to build from.
+
+    Args:
+        onnx_files: the written artifacts an engine would be built from (``.int8.trt.onnx`` / ``.fp16.onnx``,
+            or the FP32 ``.onnx`` when only that was written); empty gives the generic :data:`ENGINE_NOTICE`.
+    """
+    if not onnx_files:
+        return ENGINE_NOTICE
+    cmds = " and ".join(f"`edgedenoise build {Path(p).name}`" for p in onnx_files)
+    return f"TensorRT is not installed here: build the engine on the target device with {cmds}"
 
 
 def parse_hw(text: str) -> tuple[int, int]:
@@ -323,6 +337,9 @@ def build_engine(
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
+    from ..runtime.onnx_scan import check_external_data
+
+    check_external_data(onnx_path)  # TensorRT's parser follows external-data paths anywhere: refuse first
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ExportError(f"TensorRT could not parse {str(onnx_path)!r}: {errors}")

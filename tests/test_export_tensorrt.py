@@ -135,6 +135,14 @@ def test_build_without_tensorrt_says_so(tmp_path: Path) -> None:
         build_engine(tmp_path / "missing.onnx")
 
 
+def test_engine_notice_names_the_files_written() -> None:
+    from edgedenoise.export.tensorrt_build import engine_notice
+
+    assert engine_notice([]) == ENGINE_NOTICE
+    only_fp32 = engine_notice([Path("out/rednet30.onnx")])
+    assert only_fp32.endswith("`edgedenoise build rednet30.onnx`") and "int8.trt" not in only_fp32
+
+
 def _cuda_ok() -> bool:
     from edgedenoise.runtime.optional import cuda_runtime_module
 

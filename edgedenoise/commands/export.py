@@ -100,7 +100,7 @@ def export_cmd(
     """
     needs_torch("export")
     from ..export.pipeline import export_model
-    from ..export.tensorrt_build import ENGINE_NOTICE, engines_available
+    from ..export.tensorrt_build import engine_notice, engines_available
     from ..runtime.errors import CalibrationError
 
     records = export_model(
@@ -114,7 +114,9 @@ def export_cmd(
         if r.kept_float:
             click.echo(f"{r.path.name}: kept in float: {', '.join(r.kept_float)}")
     if not engines_available():
-        click.echo(ENGINE_NOTICE)
+        written = [r for r in records if r.kind != "failed"]
+        gpu = [r.path for r in written if r.precision == "fp16" or (r.precision == "int8" and r.flavour == "trt")]
+        click.echo(engine_notice(gpu or [r.path for r in written[:1]]))
     failed = [r for r in records if r.kind == "failed"]
     if failed:
         raise CalibrationError("; ".join(f"{r.path.name} not written: {r.note}" for r in failed))
