@@ -15,14 +15,18 @@ What it does, all in this one run:
    its artifacts (FP32 ONNX, INT8 CPU ONNX ``<name>.int8.cpu.onnx`` when it ships) plus torch eager FP32 (when
    ``<name>.safetensors`` ships and torch is installed): PSNR/SSIM on BSD68 at σ = 25 with
    :func:`edgedenoise.evaluate.evaluate` (the ``edgedenoise eval`` protocol, seeded noise), and the mean
-   seconds per image of the model call alone.
+   seconds per image of the model call alone. The ONNX artifacts (not torch eager) are also scored at every
+   ``--extra-sigmas`` level (default 15 and 50), same protocol and seed: ``point["quality_by_sigma"]``.
 2. Speed of each at every ``--sizes`` entry (default 512x512 and 1920x1080) with ``edgedenoise bench``, one fresh
    process per artifact and size, so that each peak-memory figure is its own (:mod:`edgedenoise.runtime.bench`).
 3. The float32 matmul ceiling of the machine; the baselines (BM3D, OpenCV NLM, ``benchmarks/baselines.py``; cached
    in ``benchmarks/results/baselines.json`` per machine and setting, ``--refresh-baselines`` measures again).
-4. Writes ``benchmarks/results/results.json`` (every figure and sample), ``docs/results.md`` (machine, date,
-   tables, the target ratios computed from this run) and ``docs/results.png`` (BSD68 PSNR vs frames/s at the
-   largest size, log x axis). ``--report-only`` re-renders the two docs from the JSON without measuring.
+4. Params and MACs per pixel of every shipped model (:func:`model_info`: its model card, else the FP32 ONNX file).
+5. Writes ``benchmarks/results/results.json`` (every figure and sample), ``docs/results.md`` (machine, date,
+   tables, the target ratios computed from this run), ``docs/results.png`` (BSD68 PSNR vs frames/s at the
+   largest size, log x axis) and ``docs/models.md`` (the model zoo table of issue #6 and its two targets, also a
+   section of results.md). ``--report-only`` re-renders the three docs from the JSON without measuring; a JSON
+   written before the zoo existed shows "n/a" where it lacks a figure.
 
 ``--backend ort-cuda`` / ``--backend ort-tensorrt`` time the ONNX artifacts on a GPU instead (PSNR is still
 computed with ONNX Runtime on the CPU; torch eager stays on the CPU). Without ../shared/data/BSD68 it exits
@@ -54,6 +58,15 @@ FORMAT = "edgedenoise.results/1"
 TARGETS = {"ort_vs_torch": 5.0, "int8_vs_fp32": 2.0, "vs_bm3d_speed": 50.0}
 QUICK = {"limit": 2, "sizes": "256x256", "iters": 3, "warmup": 1, "matmul": 1024}
 FULL = {"limit": None, "sizes": "512x512,1920x1080", "iters": 10, "warmup": 2, "matmul": 4096}
+# Model zoo (issue #6): PSNR columns (σ on the 0-255 scale), the speed columns' sizes (H, W), the reference model
+# of the MAC budget and the two targets.
+ZOO_SIGMAS = (15.0, 25.0, 50.0)
+ZOO_MS_HW = (512, 512)
+ZOO_FPS_HW = (1080, 1920)
+REFERENCE_MODEL = "rednet30"
+LIGHT_TARGET = {"max_macs_fraction": 0.15, "min_psnr_db": 28.95, "sigma": 25.0}
+FPS_TARGET = {"min_fps": 10.0}  # INT8 artifacts at ZOO_FPS_HW
+NA = "n/a"
 
 
 def log(msg: str) -> None:
@@ -105,6 +118,116 @@ def _has_torch() -> bool:
     except ImportError:
         return False
     return True
+
+
+def sigma_key(sigma: float) -> str:
+    """The JSON key of a noise level in ``quality_by_sigma``: ``25.0 -> "25"``, ``12.5 -> "12.5"``."""
+    return f"{float(sigma):g}"
+
+
+def parse_sigmas(text: str) -> list[float]:
+    """``"15,50"`` -> ``[15.0, 50.0]`` (σ on the 0-255 scale); ``""`` -> ``[]``.
+
+    Raises:
+        ValueError: an entry that is not a number, or not in (0, 255].
+    """
+    out = []
+    for part in (t.strip() for t in text.split(",")):
+        if not part:
+            continue
+        value = float(part)  # ValueError names the bad entry
+        if not 0.0 < value <= 255.0:
+            raise ValueError(f"sigma {part} is outside (0, 255]")
+        out.append(value)
+    return list(dict.fromkeys(out))
+
+
+def _card_for(card_path: Path, contract: Any) -> tuple[dict[str, Any] | None, str]:
+    """The model card if it describes this ONNX file (same arch; same weights sha256 when both record it),
+    else None, with the reason."""
+    from edgedenoise.runtime.contract import WEIGHTS_SHA_KEY
+
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError:
+        return None, f"no model card {card_path.name}"
+    except (OSError, ValueError) as exc:
+        return None, f"model card {card_path.name} unreadable ({exc})"
+    if not isinstance(card, dict) or card.get("arch") != contract.cfg.arch:
+        return None, f"model card {card_path.name} is for another architecture"
+    card_sha = (card.get("weights") or {}).get("sha256")
+    onnx_sha = contract.metadata.get(WEIGHTS_SHA_KEY)
+    if card_sha and onnx_sha and card_sha != onnx_sha:
+        return None, f"model card {card_path.name} describes other weights than the ONNX file"
+    return card, ""
+
+
+def _onnx_param_count(path: Path) -> tuple[int | None, str]:
+    """Sum of the element counts of the floating-point initializers of an ONNX file (its weights and biases;
+    integer constants such as shapes are not parameters), or None and why."""
+    try:
+        import onnx
+    except ImportError:
+        return None, "unknown: no model card figure and the onnx package is not installed"
+    model = onnx.load(str(path), load_external_data=False)
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
+    return sum(math.prod(t.dims) for t in model.graph.initializer if t.data_type in floats), "onnx-initializers"
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Size and cost of a shipped model: ``{"arch", "params", "params_source", "macs_per_pixel", "macs_source"}``.
+
+    Both figures come from the model card ``edgedenoise/weights/<name>.json`` (``params``, ``macs_per_pixel``,
+    counted on the torch model by ``scripts/model_card.py``) when it has them and describes the ONNX file's
+    weights; otherwise params are the summed floating-point initializer sizes of ``<name>.onnx`` (after export
+    re-parameterisation, so they can differ slightly from the torch count) and MACs per pixel the ONNX metadata
+    ``edgedenoise.macs_per_pixel`` (Conv MACs of the exported graph). A figure neither source has is None, and
+    its ``*_source`` says why.
+
+    Raises:
+        ArtifactError: ``<name>.onnx`` missing, unloadable or without the edgedenoise contract.
+    """
+    from edgedenoise.runtime.artifact import weights_dir
+    from edgedenoise.runtime.bench import read_onnx_contract
+    from edgedenoise.runtime.contract import MACS_PER_PIXEL_KEY
+    from edgedenoise.runtime.errors import ArtifactError
+
+    onnx_path = weights_dir() / f"{name}.onnx"
+    if not onnx_path.is_file():
+        raise ArtifactError(f"{onnx_path} not found: {name} is not shipped; pass a shipped model")
+    contract = read_onnx_contract(onnx_path)
+    card, why = _card_for(onnx_path.with_suffix(".json"), contract)
+    info: dict[str, Any] = {"arch": contract.cfg.arch}
+    if card is not None and isinstance(card.get("params"), int) and card["params"] > 0:
+        info["params"], info["params_source"] = card["params"], "model-card"
+    else:
+        info["params"], info["params_source"] = _onnx_param_count(onnx_path)
+    macs = card.get("macs_per_pixel") if card is not None else None
+    if isinstance(macs, (int, float)) and math.isfinite(macs) and macs > 0:
+        info["macs_per_pixel"], info["macs_source"] = float(macs), "model-card"
+    else:
+        try:
+            value = float(contract.metadata.get(MACS_PER_PIXEL_KEY, "nan"))
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and value > 0
+        info["macs_per_pixel"] = value if ok else None
+        card_why = why or "the model card has no macs_per_pixel"
+        info["macs_source"] = (
+            "onnx-metadata" if ok else f"unknown: {card_why} and {onnx_path.name} has no {MACS_PER_PIXEL_KEY}"
+        )
+    if why:
+        info["card_note"] = why
+    return info
+
+
+def models_info(names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`model_info` of each name, plus the MAC budget's reference model (:data:`REFERENCE_MODEL`) when it
+    ships."""
+    from edgedenoise.runtime.bench import shipped_models
+
+    wanted = list(dict.fromkeys([*names, *([REFERENCE_MODEL] if REFERENCE_MODEL in shipped_models() else [])]))
+    return {n: model_info(n) for n in wanted}
 
 
 # ---------------------------------------------------------------- measuring
@@ -195,12 +318,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = utc_now()
     points = list_points(args.models, args.backend, not args.skip_torch)
     log(f"{len(points)} points: {', '.join(p['label'] for p in points)}")
+    models = models_info(list(dict.fromkeys(p["model"] for p in points)))  # fails now, not after an hour
     for p in points:
         if p["backend"] == "torch" and args.skip_torch_eval:
             p["quality"] = None
         else:
             log(f"quality: {p['label']} on {data.name} ...")
             p["quality"] = measure_quality(p, data, args.sigma, args.limit, args.threads)
+        if p["backend"] != "torch":
+            p["quality_by_sigma"] = {sigma_key(args.sigma): p["quality"]}
+            for sig in args.extra_sigmas:
+                if sigma_key(sig) not in p["quality_by_sigma"]:
+                    log(f"quality: {p['label']} on {data.name} at sigma {sig:g} ...")
+                    p["quality_by_sigma"][sigma_key(sig)] = measure_quality(p, data, sig, args.limit, args.threads)
         p["speed"] = []
         for h, w in sizes:
             log(f"speed: {p['label']} at {w}x{h} ...")
@@ -230,6 +360,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "data": data.name,
             "sigma": args.sigma,
+            "extra_sigmas": list(args.extra_sigmas),
             "seed": 0,
             "limit": args.limit,
             "sizes": [[h, w] for h, w in sizes],
@@ -242,6 +373,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         },
         "ceiling": {"n": ceiling.n, "repeats": ceiling.repeats, "best_s": ceiling.best_s, "gflops": ceiling.gflops},
         "points": points,
+        "models": models,
         "baselines": [{k: v for k, v in b.items() if k != "images"} for b in base],
     }
 
@@ -306,6 +438,211 @@ def ratios(res: dict[str, Any]) -> dict[str, Any]:
     return {"ort_vs_torch": ort_torch, "int8_vs_fp32": int8_fp32, "vs_bm3d": vs_bm3d}
 
 
+def psnr_at(point: dict[str, Any], sigma: float, main_sigma: float) -> float | None:
+    """The point's PSNR (dB) at ``sigma``: from ``quality_by_sigma``, else from ``quality`` when ``sigma`` is the
+    run's main σ (JSON written before ``quality_by_sigma`` existed); None if not measured."""
+    q = (point.get("quality_by_sigma") or {}).get(sigma_key(sigma))
+    if q is None and float(sigma) == float(main_sigma):
+        q = point.get("quality")
+    return float(q["psnr"]) if q else None
+
+
+def zoo_sigmas(res: dict[str, Any]) -> list[float]:
+    """The PSNR columns of the zoo table: :data:`ZOO_SIGMAS` plus whatever σ this run measured."""
+    s = res["settings"]
+    return sorted({*ZOO_SIGMAS, float(s["sigma"]), *(float(v) for v in s.get("extra_sigmas", []))})
+
+
+def zoo_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per model with an ONNX point in ``res``, in the run's order.
+
+    Keys: ``model``, ``params`` (int), ``macs_per_pixel`` (float), ``macs_pct`` (percent of
+    :data:`REFERENCE_MODEL`'s MACs per pixel), ``psnr`` (``{"fp32"|"int8": {sigma_key: dB}}``), ``ms`` (p50 ms at
+    :data:`ZOO_MS_HW` per precision) and ``fps`` (frames/s at :data:`ZOO_FPS_HW` per precision); each figure None
+    where the run (or its JSON) lacks it. Torch eager points are left out: the zoo is about the ONNX artifacts.
+    """
+    s = res["settings"]
+    infos = res.get("models") or {}
+    ref = (infos.get(REFERENCE_MODEL) or {}).get("macs_per_pixel")
+    sigmas = zoo_sigmas(res)
+    rows = []
+    for m in dict.fromkeys(p["model"] for p in res["points"] if p["backend"] != "torch"):
+        pts = {p["precision"]: p for p in res["points"] if p["model"] == m and p["backend"] != "torch"}
+        info = infos.get(m) or {}
+        macs = info.get("macs_per_pixel")
+        row: dict[str, Any] = {
+            "model": m,
+            "params": info.get("params"),
+            "macs_per_pixel": macs,
+            "macs_pct": 100.0 * macs / ref if macs and ref else None,
+            "psnr": {},
+            "ms": {},
+            "fps": {},
+        }
+        for prec in ("fp32", "int8"):
+            pt = pts.get(prec)
+            row["psnr"][prec] = {sigma_key(sg): psnr_at(pt, sg, s["sigma"]) if pt else None for sg in sigmas}
+            ms_row = speed_at(pt, ZOO_MS_HW) if pt else None
+            fps_row = speed_at(pt, ZOO_FPS_HW) if pt else None
+            row["ms"][prec] = ms_row.p50_ms if ms_row else None
+            row["fps"][prec] = fps_row.frames_per_s if fps_row else None
+        rows.append(row)
+    return rows
+
+
+def zoo_targets(rows: Sequence[dict[str, Any]], reference_macs: float | None) -> dict[str, dict[str, Any]]:
+    """Issue #6's two targets checked on :func:`zoo_rows`.
+
+    ``light``: a model with MACs per pixel <= ``LIGHT_TARGET["max_macs_fraction"]`` x ``reference_macs`` (the
+    reference's own) and FP32 BSD68 PSNR >= ``LIGHT_TARGET["min_psnr_db"]`` at ``LIGHT_TARGET["sigma"]``.
+    ``fps``: models whose INT8 artifact runs a :data:`ZOO_FPS_HW` frame at >= ``FPS_TARGET["min_fps"]`` frames/s.
+
+    Returns ``{"light": {...}, "fps": {...}}``, each with ``status`` (``"met"``, ``"not met"`` or
+    ``"not measured"``), ``met`` (the model names that meet it), ``best`` (``(model, value)`` of the best
+    measured candidate, or None) and ``text`` (one sentence for the docs).
+    """
+    frac, floor, sig = LIGHT_TARGET["max_macs_fraction"], LIGHT_TARGET["min_psnr_db"], LIGHT_TARGET["sigma"]
+    light: dict[str, Any] = {"met": [], "best": None}
+    if not reference_macs:
+        light.update(status="not measured", text=f"not measured: {REFERENCE_MODEL}'s MACs per pixel are unknown")
+    else:
+        small = [r for r in rows if r["macs_per_pixel"] and r["macs_per_pixel"] <= frac * reference_macs]
+        scored = [
+            (r, r["psnr"]["fp32"][sigma_key(sig)]) for r in small if r["psnr"]["fp32"][sigma_key(sig)] is not None
+        ]
+        light["met"] = [r["model"] for r, v in scored if v >= floor]
+        if scored:
+            best, best_v = max(scored, key=lambda e: e[1])
+            light["best"] = (best["model"], best_v)
+        if light["met"]:
+            parts = [f"{r['model']} ({v:.3f} dB, {r['macs_pct']:.1f} %)" for r, v in scored if v >= floor]
+            light.update(status="met", text="met by " + ", ".join(parts))
+        elif scored:
+            light.update(
+                status="not met",
+                text=f"none: best is {best['model']} at {best_v:.3f} dB ({best['macs_pct']:.1f} % of the MACs)",
+            )
+        elif small:
+            light.update(
+                status="not measured",
+                text=f"not measured: no FP32 PSNR at σ = {sig:g} for " + ", ".join(r["model"] for r in small),
+            )
+        else:
+            known = [r for r in rows if r["macs_pct"] is not None]
+            lightest = min(known, key=lambda r: r["macs_pct"], default=None)
+            tail = f" (lightest: {lightest['model']} at {lightest['macs_pct']:.1f} %)" if lightest else ""
+            light.update(status="not met", text=f"none: no model has <= {100 * frac:g} % of the MACs{tail}")
+    need = FPS_TARGET["min_fps"]
+    timed = [(r["model"], r["fps"]["int8"]) for r in rows if r["fps"]["int8"] is not None]
+    fps: dict[str, Any] = {
+        "met": [m for m, v in timed if v >= need],
+        "best": max(timed, key=lambda e: e[1], default=None),
+    }
+    if fps["met"]:
+        fps.update(status="met", text="met by " + ", ".join(f"{m} ({v:.2f} frames/s)" for m, v in timed if v >= need))
+    elif timed:
+        fps.update(status="not met", text=f"none: best is {fps['best'][0]} at {fps['best'][1]:.2f} frames/s")
+    else:
+        h, w = ZOO_FPS_HW
+        fps.update(status="not measured", text=f"not measured: no INT8 artifact timed at {w}x{h}")
+    return {"light": light, "fps": fps}
+
+
+def _na(v: float | None, fmt: str) -> str:
+    return NA if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+def _target_text(t: dict[str, Any]) -> str:
+    return t["text"] + (" (**not met**)" if t["status"] == "not met" else "")
+
+
+def render_zoo(res: dict[str, Any]) -> list[str]:
+    """The model zoo table (issue #6) and its two target checks, as markdown lines (no heading)."""
+    s = res["settings"]
+    infos = res.get("models") or {}
+    ref = (infos.get(REFERENCE_MODEL) or {}).get("macs_per_pixel")
+    rows = zoo_rows(res)
+    sigmas = [sigma_key(v) for v in zoo_sigmas(res)]
+    (mh, mw), (fh, fw) = ZOO_MS_HW, ZOO_FPS_HW
+    n_img = next((p["quality"]["n_images"] for p in res["points"] if p.get("quality")), None)
+    psnr_cols = [f"PSNR σ{k} {prec.upper()}" for prec in ("fp32", "int8") for k in sigmas]
+    head = ["model", "params", "MACs/pixel", f"% of {REFERENCE_MODEL} MACs", *psnr_cols]
+    head += [f"ms {mw}x{mh} FP32", f"ms {mw}x{mh} INT8", f"frames/s {fw}x{fh} FP32", f"frames/s {fw}x{fh} INT8"]
+    lines = [
+        f"Every shipped model in this run, ONNX Runtime artifacts only (FP32 `<name>.onnx`, INT8 "
+        f"`<name>.int8.cpu.onnx` where it ships; {NA}: not shipped or not measured). PSNR (dB): {s['data']} "
+        f"({n_img} images), AWGN at each σ with seed {s['seed']} (the `edgedenoise eval` protocol, see "
+        f"docs/results.md). ms: median (p50) latency of one {mw}x{mh} frame; frames/s: 1000 / median ms of one "
+        f"{fw}x{fh} frame; backend {s['backend']}, batch 1, "
+        f"threads {s['threads'] or 'default'}. Params and MACs per pixel (multiply-accumulates per input pixel): "
+        "the model card `edgedenoise/weights/<name>.json` (torch count), else the FP32 ONNX file (initializers, "
+        f"`edgedenoise.macs_per_pixel` metadata); % of {REFERENCE_MODEL}: MACs per pixel / {REFERENCE_MODEL}'s "
+        f"({_na(ref, ',.0f')}).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        cells = [
+            r["model"],
+            NA if r["params"] is None else f"{r['params']:,}",
+            _na(r["macs_per_pixel"], ",.0f"),
+            _na(r["macs_pct"], ".1f"),
+            *(_na(r["psnr"][prec][k], ".2f") for prec in ("fp32", "int8") for k in sigmas),
+            _na(r["ms"]["fp32"], ".1f"),
+            _na(r["ms"]["int8"], ".1f"),
+            _na(r["fps"]["fp32"], ".2f"),
+            _na(r["fps"]["int8"], ".2f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    odd = [
+        f"{m}: params {i.get('params_source')}, MACs {i.get('macs_source')}"
+        for m, i in infos.items()
+        if m in {r["model"] for r in rows} and (i.get("params_source"), i.get("macs_source")) != ("model-card",) * 2
+    ]
+    if odd:
+        lines += ["", "Figures not from the model card: " + "; ".join(odd) + "."]
+    t = zoo_targets(rows, ref)
+    lt, ft = LIGHT_TARGET, FPS_TARGET
+    bm3d = next((b for b in res["baselines"] if b["method"] == "bm3d"), None)
+    bm3d_txt = (
+        f"; BM3D in this run: {bm3d['psnr']:.3f} dB"
+        if bm3d is not None and float(s["sigma"]) == float(lt["sigma"])
+        else ""
+    )
+    lines += [
+        "",
+        "Targets (issue #6), computed from the table:",
+        "",
+        f"- Light variant, <= {100 * lt['max_macs_fraction']:g} % of {REFERENCE_MODEL}'s MACs at >= "
+        f"{lt['min_psnr_db']:.2f} dB on {s['data']} σ = {lt['sigma']:g} (FP32{bm3d_txt}): {_target_text(t['light'])}.",
+        f"- {fw}x{fh} gray at >= {ft['min_fps']:g} frames/s in INT8 on this machine: {_target_text(t['fps'])}.",
+    ]
+    return lines
+
+
+def render_models_md(res: dict[str, Any]) -> str:
+    """``docs/models.md``: a generated page with the machine/date line and :func:`render_zoo`."""
+    from edgedenoise.runtime.bench import describe_machine
+
+    return "\n".join(
+        [
+            "# Model zoo",
+            "",
+            f"Generated by `{res['command']}` from {res['started_utc']} to {res['finished_utc']}, together with "
+            "docs/results.md (same run, same figures; `benchmarks/results/results.json` holds them all). Do not "
+            "edit this file: regenerate it with `.venv/bin/python benchmarks/results.py` (measures everything, "
+            "about an hour on a 2-core CPU) or `.venv/bin/python benchmarks/results.py --report-only` (re-renders "
+            "from the JSON).",
+            "",
+            f"Machine: {describe_machine(res['machine'])}.",
+            "",
+            *render_zoo(res),
+            "",
+        ]
+    )
+
+
 # ---------------------------------------------------------------- rendering
 
 
@@ -343,8 +680,8 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
         "Regenerate this page and the plot (about an hour on a 2-core CPU; run it on an otherwise idle machine):",
         "",
         "```bash",
-        ".venv/bin/python benchmarks/results.py              # measures everything, writes docs/results.{md,png}",
-        ".venv/bin/python benchmarks/results.py --report-only  # re-renders both from benchmarks/results/results.json",
+        ".venv/bin/python benchmarks/results.py    # measures everything, writes docs/results.{md,png}, docs/models.md",
+        ".venv/bin/python benchmarks/results.py --report-only  # re-renders them from benchmarks/results/results.json",
         ".venv/bin/python benchmarks/results.py --quick --models rednet30_s2 --skip-bm3d  # smoke run, build/",
         "```",
         "",
@@ -397,6 +734,10 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
         f"BLAS threads: {s['threads'] or 'default'}).",
         "",
         f"![BSD68 PSNR vs frames/s at {fw}x{fh}]({png_name})",
+        "",
+        "## Model zoo",
+        "",
+        *render_zoo(res),
         "",
         "## Targets",
         "",
@@ -544,6 +885,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=DATA / "BSD68")
     ap.add_argument("--train", type=Path, default=DATA / "Train400", help="training images (NLM h tuning)")
     ap.add_argument("--sigma", type=float, default=25.0)
+    ap.add_argument(
+        "--extra-sigmas",
+        default="15,50",
+        help="more σ for the PSNR/SSIM of the ONNX artifacts (comma-separated, 0-255 scale; '' for none)",
+    )
     ap.add_argument("--limit", type=int, help=f"first N test images (default: all; --quick: {QUICK['limit']})")
     ap.add_argument("--sizes", help=f"WIDTHxHEIGHT list (default {FULL['sizes']}; --quick: {QUICK['sizes']})")
     ap.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "ort-tensorrt"])
@@ -566,6 +912,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.out_dir is None:
         args.out_dir = ROOT / "build" / "results-quick" if args.quick else ROOT
     args.models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    try:
+        args.extra_sigmas = parse_sigmas(args.extra_sigmas)
+    except ValueError as exc:
+        ap.error(f"--extra-sigmas {args.extra_sigmas!r}: {exc}; pass e.g. 15,50")
     return args
 
 
@@ -574,11 +924,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_path = args.out_dir / "benchmarks" / "results" / "results.json"
     doc = args.out_dir / "docs" / "results.md"
     png = args.out_dir / "docs" / "results.png"
-    from edgedenoise.runtime.bench import write_text_atomic
+    zoo = args.out_dir / "docs" / "models.md"
+    from edgedenoise.runtime.bench import shipped_models, write_text_atomic
     from edgedenoise.runtime.errors import EdgeDenoiseError
 
     if args.report_only:
         res = json.loads(json_path.read_text())
+        if "models" not in res:  # written before the zoo: params and MACs of the weights shipped now
+            try:
+                res["models"] = models_info(
+                    [m for m in dict.fromkeys(p["model"] for p in res["points"]) if m in shipped_models()]
+                )
+            except EdgeDenoiseError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            log("the results JSON has no params/MACs: read them from the shipped model cards/ONNX files")
     else:
         for d in (args.data, args.train):
             if not d.is_dir():
@@ -595,7 +955,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text_atomic(json_path, json.dumps(res, indent=2) + "\n")
     render_plot(res, png)
     write_text_atomic(doc, render_markdown(res, png.name))
-    log(f"wrote {json_path}, {doc}, {png}")
+    write_text_atomic(zoo, render_models_md(res))
+    log(f"wrote {', '.join(str(f) for f in ([] if args.report_only else [json_path]) + [doc, png, zoo])}")
     return 0
 
 
