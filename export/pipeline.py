@@ -44,7 +44,14 @@ from .quality import (
     quality_record,
     run_outputs,
 )
-from .quantize import CALIBRATION_KEY, CalibMethod, Int8Flavour, Int8Options, calibration_record
+from .quantize import (
+    CALIBRATION_KEY,
+    DEFAULT_CALIB_METHOD,
+    CalibMethod,
+    Int8Flavour,
+    Int8Options,
+    calibration_record,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -133,7 +140,7 @@ def export_model(
     int8: bool = False,
     flavours: Sequence[Int8Flavour | str] = (Int8Flavour.CPU, Int8Flavour.TRT),
     calib_dir: str | Path | None = None,
-    calib_method: CalibMethod | str = CalibMethod.MINMAX,
+    calib_method: CalibMethod | str = "auto",
     int8_budget_db: float = 0.1,
     fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB,
     fp16_min_psnr_db: float = DEFAULT_FP16_MIN_PSNR_DB,
@@ -158,7 +165,8 @@ def export_model(
         flavours: INT8 flavours, ``"cpu"`` and/or ``"trt"``.
         calib_dir: calibration images (default: the shipped ``calib_data/gray``); INT8 calibrates on them and
             the FP16 check runs on them.
-        calib_method: ``"minmax"``, ``"entropy"`` or ``"percentile"``.
+        calib_method: ``"minmax"``, ``"entropy"``, ``"percentile"``, or ``"auto"``: each flavour's default
+            (:data:`.quantize.DEFAULT_CALIB_METHOD`, chosen by measurement, docs/export.md).
         int8_budget_db: largest acceptable INT8 PSNR drop vs FP32 (dB).
         fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 on the validation set (dB).
         fp16_min_psnr_db: smallest acceptable PSNR between FP16 and FP32 outputs on the calibration images
@@ -192,7 +200,7 @@ def export_model(
     from ..models import model_cfg
 
     cfg = model_cfg(model)
-    method = CalibMethod(calib_method)
+    methods = {f: DEFAULT_CALIB_METHOD[f] if calib_method == "auto" else CalibMethod(calib_method) for f in Int8Flavour}
     flavour_list = [Int8Flavour(f) for f in flavours]
     if int8 and not flavour_list:
         raise InvalidInputError("--int8 needs at least one flavour (cpu, trt)")
@@ -231,7 +239,9 @@ def export_model(
         calib_inputs = add_noise(images, sigmas, seed=10_000)
         calib_sha = files_sha256(cdir)
         calib_id = f"{calib_sha}:{len(images)}:{','.join(f'{s:g}' for s in sigmas)}"
-        calib_meta = {CALIBRATION_KEY: calibration_record(method, len(images), calib_sha, sigmas)}
+        calib_meta = {
+            f: {CALIBRATION_KEY: calibration_record(m, len(images), calib_sha, sigmas)} for f, m in methods.items()
+        }
 
     if fp16:
         fp16_rec = _fp16(
@@ -244,7 +254,9 @@ def export_model(
         with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
             for flavour in flavour_list:
-                opts = Int8Options(flavour=flavour, method=method, strided_calibration=_stride(len(calib_inputs)))
+                opts = Int8Options(
+                    flavour=flavour, method=methods[flavour], strided_calibration=_stride(len(calib_inputs))
+                )
                 target = out / f"{name}.int8.{flavour.value}.onnx"
                 try:
                     res = quantize_with_budget(
@@ -257,7 +269,7 @@ def export_model(
                         val=val,
                         fp32_outputs=fp32_out,
                         budget_db=int8_budget_db,
-                        metadata=calib_meta,
+                        metadata=calib_meta[flavour],
                         val_id=val_id,
                         progress=progress,
                         threads=threads,

@@ -69,6 +69,25 @@ class Int8Flavour(str, Enum):
 # noisy input back and would otherwise round the output to 8 bits (docs/export.md, measured).
 DEFAULT_OP_TYPES: tuple[str, ...] = ("Conv", "Add", "Relu", "DepthToSpace", "Concat")
 
+# TensorRT flavour: Q/DQ only on the inputs of the weighted layers (activation and weights), no Q/DQ on any
+# output. This is NVIDIA's recommended placement for explicit quantization (TensorRT developer guide,
+# "Q/DQ Layer-Placement Recommendations": quantize the inputs of weighted operations; TensorRT fuses the
+# Conv + bias + ReLU (+ Add) that follow and picks their output precision). Each activation is then rounded once
+# per layer, after the ReLU, on its non-negative range; ONNX Runtime's default placement (above) also rounds the
+# signed pre-ReLU Conv output, which symmetric int8 cannot fold into the ReLU the way asymmetric uint8 does:
+# on the shipped RED30 the drop went from 0.585 dB to the figure in docs/export.md.
+TRT_OP_TYPES: tuple[str, ...] = ("Conv",)
+
+
+# The calibration method each flavour uses unless told otherwise, by measured first drop on the shipped RED30
+# (benchmarks/int8_methods.py; figures in docs/export.md): min-max is best for uint8 activations on the CPU,
+# while symmetric int8 (TensorRT), with half the levels for a non-negative activation, gains most from
+# clipping rare outliers.
+DEFAULT_CALIB_METHOD: dict[Int8Flavour, CalibMethod] = {
+    Int8Flavour.CPU: CalibMethod.MINMAX,
+    Int8Flavour.TRT: CalibMethod.PERCENTILE,
+}
+
 
 @dataclass(frozen=True)
 class Int8Options:
@@ -81,7 +100,10 @@ class Int8Options:
         per_channel: per-output-channel weight scales (True for both flavours).
         reduce_range: 7-bit weights, for x86 CPUs without VNNI where U8S8 can saturate (ONNX Runtime
             ``quantize_static`` docs); only valid with the ``cpu`` flavour.
-        op_types: ONNX operator types to quantize.
+        op_types: ONNX operator types to quantize (``None``: :data:`DEFAULT_OP_TYPES` for ``cpu``,
+            :data:`TRT_OP_TYPES` for ``trt``).
+        quantize_outputs: also put Q/DQ on the outputs of those operators (``None``: yes for ``cpu``, where ONNX
+            Runtime needs them to run QLinearConv chains; no for ``trt``, TensorRT's placement).
         exclude: names of nodes kept in float (the gate's choice, or the user's).
         strided_calibration: calibrate in chunks of this many images (bounds memory: histogram calibrators keep
             every intermediate tensor of a chunk).
@@ -92,13 +114,20 @@ class Int8Options:
     percentile: float = 99.999
     per_channel: bool = True
     reduce_range: bool = False
-    op_types: tuple[str, ...] = DEFAULT_OP_TYPES
+    op_types: tuple[str, ...] = None  # type: ignore[assignment]  # resolved per flavour in __post_init__
+    quantize_outputs: bool = None  # type: ignore[assignment]  # resolved per flavour in __post_init__
     exclude: tuple[str, ...] = field(default_factory=tuple)
     strided_calibration: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flavour", Int8Flavour(self.flavour))
         object.__setattr__(self, "method", CalibMethod(self.method))
+        trt = self.flavour is Int8Flavour.TRT
+        if self.op_types is None:
+            object.__setattr__(self, "op_types", TRT_OP_TYPES if trt else DEFAULT_OP_TYPES)
+        object.__setattr__(self, "op_types", tuple(self.op_types))
+        if self.quantize_outputs is None:
+            object.__setattr__(self, "quantize_outputs", not trt)
         if not 90.0 <= self.percentile < 100.0:
             raise InvalidInputError(f"percentile {self.percentile} must be in [90, 100)")
         if self.reduce_range and self.flavour is not Int8Flavour.CPU:
@@ -155,6 +184,8 @@ def _ort_settings(options: Int8Options) -> dict[str, object]:
         "CalibStridedMinMax": options.strided_calibration,
         "CalibPercentile": options.percentile,
     }
+    if not options.quantize_outputs:
+        extra["OpTypesToExcludeOutputQuantization"] = list(options.op_types)
     return {
         "quant_format": QuantFormat.QDQ,
         "activation_type": QuantType.QInt8 if symmetric else QuantType.QUInt8,
@@ -179,7 +210,7 @@ def calibration_cache_path(
     cache_dir: str | Path, prepared_path: str | Path, options: Int8Options, calib_id: str
 ) -> Path:
     """``<cache_dir>/calib-<method>-<key>.json``: the key hashes the model file, the calibration inputs' id and
-    the options that change the ranges (method, percentile, flavour, op types), but not ``exclude``."""
+    the options that change the ranges (method, percentile, flavour, op types, output Q/DQ), but not ``exclude``."""
     from .onnx_export import sha256_file
 
     key = json.dumps(
@@ -190,6 +221,7 @@ def calibration_cache_path(
             options.percentile,
             options.flavour.value,
             sorted(options.op_types),
+            options.quantize_outputs,
         ]
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -78,9 +78,13 @@ def weights_dir() -> Path:
 
 
 def shipped_onnx_models() -> list[str]:
-    """Names of the models whose FP32 ONNX ships in :func:`weights_dir`, sorted."""
+    """Names of the models whose FP32 ONNX ships in :func:`weights_dir`, sorted.
+
+    Other precisions ship beside it as ``<name>.<precision>[.<flavour>].onnx`` (e.g. ``rednet30.int8.cpu.onnx``);
+    they are not separate models, and such a stem also resolves as a name (``rednet30.int8.cpu``).
+    """
     folder = weights_dir()
-    return sorted(p.stem for p in folder.glob(f"*{ONNX_SUFFIX}")) if folder.is_dir() else []
+    return sorted(p.stem for p in folder.glob(f"*{ONNX_SUFFIX}") if "." not in p.stem) if folder.is_dir() else []
 
 
 def is_engine_path(path: str | Path) -> bool:

@@ -166,6 +166,17 @@ def test_int8_minmax_scales_weights_and_accuracy(tiny: dict, flavour: str) -> No
         deq = wq.astype(np.float32) * ws[:, None, None, None]
         assert np.all(np.abs(deq - w_float) <= ws[:, None, None, None] / 2 + 1e-7)
 
+    # Placement. trt: Q/DQ only on Conv inputs (TensorRT's recommendation), so no Conv output is rounded and every
+    # activation QuantizeLinear reads the graph input or a ReLU/Add output. cpu: ORT's placement, Conv outputs
+    # are quantized too (that is what makes QLinearConv chains).
+    conv_outputs = {n.output[0] for n in q.graph.node if n.op_type == "Conv"}
+    quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    if flavour == "trt":
+        assert not quantized & conv_outputs
+        assert {producer[t].op_type for t in quantized if t in producer} <= {"Relu", "Add"}
+    else:
+        assert conv_outputs & quantized
+
     # The image-level residual (Sub) stays float: it takes the raw input, not a dequantized copy.
     sub = next(n for n in q.graph.node if n.op_type == "Sub")
     assert sub.input[0] == "noisy"

@@ -71,7 +71,11 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     "--calib", "calib_dir", type=click.Path(file_okay=False), help="Calibration images (default calib_data/gray)."
 )
 @click.option(
-    "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
+    "--calib-method",
+    type=click.Choice(["auto", "minmax", "entropy", "percentile"]),
+    default="auto",
+    show_default=True,
+    help="Activation ranges; auto: minmax for the cpu flavour, percentile for trt (measured, docs/export.md).",
 )
 @click.option("--int8-budget-db", type=float, default=0.1, show_default=True, help="Largest INT8 PSNR drop vs FP32.")
 @click.option("--threads", type=int, default=0, show_default=True, help="ONNX Runtime threads for the checks (0: all).")
