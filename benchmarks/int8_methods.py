@@ -25,7 +25,7 @@ from edgedenoise.export.calibration import (
 from edgedenoise.export.onnx_export import export_onnx
 from edgedenoise.export.pipeline import load_model_source
 from edgedenoise.export.quality import compare_outputs, make_validation_set, run_outputs
-from edgedenoise.export.quantize import Int8Options, preprocess_for_quantization, quantize_int8
+from edgedenoise.export.quantize import Int8Options, first_conv, preprocess_for_quantization, quantize_int8
 from edgedenoise.models import model_cfg
 
 
@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--methods", default="minmax,entropy,percentile:99.99,percentile:99.999")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-calib", type=int, default=None)
+    ap.add_argument("--exclude-first", action="store_true", help="keep the Conv that reads the input in float")
     args = ap.parse_args()
     model, sha = load_model_source(args.model)
     cfg = model_cfg(model)
@@ -46,15 +47,17 @@ def main() -> None:
         fp32 = export_onnx(model, Path(tmp) / "m.onnx", weights_sha256=sha)
         ref = run_outputs(fp32, val, threads=args.threads)
         prepared = preprocess_for_quantization(fp32, Path(tmp) / "prep.onnx")
+        exclude = (first_conv(prepared),) if args.exclude_first else ()
         for flavour in args.flavours.split(","):
             for spec in args.methods.split(","):
                 method, _, pct = spec.partition(":")
                 opts = Int8Options(flavour=flavour, method=method, percentile=float(pct or 99.999),
-                                   strided_calibration=7 if len(calib) % 7 == 0 else 1)  # fmt: skip
+                                   strided_calibration=7 if len(calib) % 7 == 0 else 1, exclude=exclude)  # fmt: skip
                 t0 = time.time()
                 out = quantize_int8(prepared, Path(tmp) / "q.onnx", opts, inputs=calib, cache_dir=tmp, calib_id=spec)
                 rep = compare_outputs(val, ref, run_outputs(out, val, threads=args.threads))
-                print(f"{args.model} {flavour:4s} {spec:18s} drop {rep.drop_db:.3f} dB  ({time.time() - t0:.0f} s)",
+                tag = "first conv float " if exclude else ""
+                print(f"{args.model} {flavour:4s} {spec:18s} {tag}drop {rep.drop_db:.3f} dB ({time.time() - t0:.0f} s)",
                       flush=True)  # fmt: skip
 
 

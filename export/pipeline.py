@@ -51,6 +51,7 @@ from .quantize import (
     Int8Flavour,
     Int8Options,
     calibration_record,
+    first_conv,
 )
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def export_model(
     calib_dir: str | Path | None = None,
     calib_method: CalibMethod | str = "auto",
     int8_budget_db: float = 0.1,
+    quantize_first_conv: bool = False,
     fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB,
     fp16_min_psnr_db: float = DEFAULT_FP16_MIN_PSNR_DB,
     val_dir: str | Path | None = None,
@@ -167,6 +169,8 @@ def export_model(
             the FP16 check runs on them.
         calib_method: ``"minmax"``, ``"entropy"``, ``"percentile"``, or ``"auto"``: each flavour's default
             (:data:`.quantize.DEFAULT_CALIB_METHOD`, chosen by measurement, docs/export.md).
+        quantize_first_conv: also quantize the first Conv; by default it stays float in both INT8 flavours
+            (:func:`.quantize.first_conv` says why; it is reported as kept in float).
         int8_budget_db: largest acceptable INT8 PSNR drop vs FP32 (dB).
         fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 on the validation set (dB).
         fp16_min_psnr_db: smallest acceptable PSNR between FP16 and FP32 outputs on the calibration images
@@ -254,8 +258,12 @@ def export_model(
         with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
             for flavour in flavour_list:
+                first = "" if quantize_first_conv else first_conv(prepared)
                 opts = Int8Options(
-                    flavour=flavour, method=methods[flavour], strided_calibration=_stride(len(calib_inputs))
+                    flavour=flavour,
+                    method=methods[flavour],
+                    strided_calibration=_stride(len(calib_inputs)),
+                    exclude=(first,) if first else (),
                 )
                 target = out / f"{name}.int8.{flavour.value}.onnx"
                 try:

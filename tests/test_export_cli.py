@@ -75,6 +75,15 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
         calib = json.loads(meta["edgedenoise.calibration"])
         assert calib["images"] == 6 and calib["sigmas"] == [5.0, 30.0, 55.0]
         assert calib["method"] == {"cpu": "minmax", "trt": "percentile"}[flavour]  # --calib-method auto
+        # the first Conv (it reads the noisy image) stays float by default, and the output says so
+        import onnx
+
+        g = onnx.load_model(str(path)).graph
+        producer = {o: n for n in g.node for o in n.output}
+        convs = [n for n in g.node if n.op_type == "Conv"]
+        assert producer.get(convs[0].input[0]) is None or producer[convs[0].input[0]].op_type != "DequantizeLinear"
+        assert all(producer[c.input[0]].op_type == "DequantizeLinear" for c in convs[1:])
+        assert f"{path.name}: kept in float: {convs[0].name}" in res.output
     fp16 = json.loads(read_metadata(out / "rednet10_s2.fp16.onnx")[QUALITY_KEY])
     assert fp16["finite"] is True and fp16["calib_images"] == 6 and fp16["calib_psnr_vs_fp32_db"] >= 45.0
     assert abs(fp16["drop_db"]) <= 0.02
