@@ -41,10 +41,13 @@ def main() -> None:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cards", action="store_true", help="compare with the model cards beside the files")
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = ap.parse_args()
     files = sorted(glob.glob(str(args.data / "*.png")))
     for m in args.models:
-        sess = ort.InferenceSession(str(m), providers=["CPUExecutionProvider"])
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        sess = ort.InferenceSession(str(m), so, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
         scores = []
         for i, f in enumerate(files):
