@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -18,3 +20,14 @@ def shared_set(name: str) -> Path:
             f"../shared/data/{name} is not beside this checkout (full benchmark sets are not shipped)"
         )
     return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Five random 24x24 gray PNGs (4 train + 1 validation hold-out), for tiny training runs."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from runtime_helpers import run_cli
 from torch import nn
 
@@ -16,17 +14,6 @@ from edgedenoise.compress import distill_config, prune_model
 from edgedenoise.models import count_macs_per_pixel, count_params, create_model, load_weights, save_weights
 from edgedenoise.runtime.errors import ConfigError
 from edgedenoise.train import config_from_dict, train
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> Path:
-    """Five random 24x24 gray PNGs (4 train + 1 validation hold-out)."""
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(5):
-        Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 def _tiny(images: Path, out: Path, **top: Any) -> dict[str, Any]:

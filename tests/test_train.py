@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 import edgedenoise.train.trainer as trainer_mod
 from edgedenoise.errors import ConfigError
@@ -26,17 +24,6 @@ from edgedenoise.train.config import config_to_dict
 from edgedenoise.train.trainer import lr_at
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> Path:
-    """Five random 24x24 gray PNGs (4 train + 1 validation hold-out)."""
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(5):
-        Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 def _tiny(images: Path, out: Path, **top: Any) -> dict[str, Any]:
