@@ -200,7 +200,8 @@ def build_card(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         sets[name] = {
             "n_images": len(res.results[0].images),
             "results": [{"sigma": r.sigma, "psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5)} for r in res.results],
-            "command": f"edgedenoise eval {args.name} --data {folder} --sigma {sigma_arg} --seed {args.seed}",
+            "command": f"edgedenoise eval {args.name} --data {Path(args.data_label or args.data_root) / name} "
+            f"--sigma {sigma_arg} --seed {args.seed}",
         }
     last = rows[-1]
     card = {
@@ -234,6 +235,8 @@ def build_card(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
             "mean over images",
             "seed": args.seed,
             "ensemble": False,
+            # torch float32 (TF32 off on CUDA, see evaluate.TorchPredictor): CPU and GPU agree to float precision
+            "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
             "sets": sets,
         },
         "card": {"written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "git_rev": git_revision()},
@@ -275,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="registered model name the weights ship as (e.g. rednet30)")
     p.add_argument("--run-dir", help="run folder with config.resolved.yaml and log.csv (default: the weights' folder)")
     p.add_argument("--data-root", default="../shared/data", help="folder holding the test sets")
+    p.add_argument(
+        "--data-label", help="the data root as the card's eval commands name it (default: --data-root)"
+    )
     p.add_argument("--sets", default="BSD68,Set12", help="test sets to evaluate (comma-separated)")
     p.add_argument("--sigmas", default="15,25,50", help="AWGN σ values, 0-255 scale")
     p.add_argument("--seed", type=int, default=0, help="noise seed (image i uses seed + i)")

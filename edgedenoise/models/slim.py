@@ -113,3 +113,28 @@ def rednet12_slim64_u2(in_channels: int = 1, features: int = 64, noise: str = "u
 def rednet12_slim64_u4(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> SlimRED:
     """12 layers x 64 features behind a x4 pixel-unshuffle (about 24k MACs/pixel): the real-time 1080p variant."""
     return SlimRED(12, features, 4, in_channels, arch="rednet12_slim64_u4", noise=noise)
+
+
+@register_model
+def rednet18_slim64_u2(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> SlimRED:
+    """18 layers x 64 features behind a x2 pixel-unshuffle (about 148k MACs/pixel, 14 % of RED30).
+
+    The largest slim student under the 15 % MAC budget of issue #6; depth and width close to FFDNet's gray
+    network (15 layers x 64 at 1/2 resolution, Zhang et al., IEEE TIP 2018, Sec. III-A), without the noise map.
+    """
+    return SlimRED(18, features, 2, in_channels, arch="rednet18_slim64_u2", noise=noise)
+
+
+@register_model
+def rednet8_slim32_u4(in_channels: int = 1, features: int = 32, noise: str = "untrained") -> SlimRED:
+    """8 layers x 32 features behind a x4 pixel-unshuffle (about 3.5k MACs/pixel, 0.3 % of RED30).
+
+    Sized for 1920x1080 at about 10 frames/s in INT8 on 2 AVX2 cores (docs/compression.md).
+    """
+    return SlimRED(8, features, 4, in_channels, arch="rednet8_slim32_u4", noise=noise)
+
+
+@register_model
+def rednet10_slim24_u4(in_channels: int = 1, features: int = 24, noise: str = "untrained") -> SlimRED:
+    """10 layers x 24 features behind a x4 pixel-unshuffle (about 2.6k MACs/pixel, 0.25 % of RED30)."""
+    return SlimRED(10, features, 4, in_channels, arch="rednet10_slim24_u4", noise=noise)

@@ -194,6 +194,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     dd = _init_dist(device)
     if cfg.threads and device.type == "cpu":
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick the fastest conv algorithms
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.out_dir)
     noise = make_noise(cfg.noise.kind, cfg.noise.sigma, cfg.noise.a, cfg.noise.b, cfg.noise.clip)
@@ -342,7 +344,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
         bar = tqdm(total=cfg.steps, initial=step, desc=cfg.model, dynamic_ncols=True)
     budget_s = cfg.time_budget_min * 60.0
-    run_loss = 0.0
+    # the running loss stays on the device between log lines: no host sync per step, so the CPU queues the
+    # next step's kernels while the GPU runs this one
+    run_loss = torch.zeros((), device=device)
     net.train()
     while step < cfg.steps:
         wall = time.time() - t0
@@ -373,7 +377,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         scaler.step(opt)
         scaler.update()
         step += 1
-        run_loss += float(loss.detach())
+        run_loss += loss.detach().float()
         states = rng_states() if step % cfg.ckpt_every == 0 else None  # collective: before ranks part ways
         if not dd.main:
             continue
@@ -392,14 +396,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 writer.add_scalar("val_psnr", v, step)
         if step % cfg.log_every == 0 or val:
             n = cfg.log_every if step % cfg.log_every == 0 else 1
-            log.writerow([step, f"{run_loss / n:.6g}", f"{lr:.3g}", val, f"{time.time() - t0:.1f}"])
+            mean_loss = float(run_loss) / n
+            log.writerow([step, f"{mean_loss:.6g}", f"{lr:.3g}", val, f"{time.time() - t0:.1f}"])
             assert log_f is not None
             log_f.flush()
             if bar is not None:
-                bar.set_postfix(loss=f"{run_loss / n:.2e}", lr=f"{lr:.1e}", best=f"{best:.2f}")
+                bar.set_postfix(loss=f"{mean_loss:.2e}", lr=f"{lr:.1e}", best=f"{best:.2f}")
             if writer is not None:
-                writer.add_scalar("loss", run_loss / n, step)
-            run_loss = 0.0
+                writer.add_scalar("loss", mean_loss, step)
+            run_loss.zero_()
         if step % cfg.ckpt_every == 0:
             checkpoint(run_dir / "last.pt", time.time() - t0, states)
 
