@@ -22,6 +22,7 @@ mkdir -p "$OUT" runs/gpu
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 PY=${PY:-python3}
 MODELS=${MODELS:-"rednet30 memnet_m6r6 memnet_m4r4 rednet30_s2 rednet30_p50 rednet30_p75 rednet12_slim64_u2 rednet18_slim64_u2 rednet8_slim32_u4 rednet10_slim24_u4"}
+SUFFIX=${SUFFIX:-blind}   # configs/gpu/<model>_<SUFFIX>.yaml: blind (first stage) or ft (second)
 CARD_SETS=${CARD_SETS:-BSD68,Set12}
 start=$(date +%s)
 stamp() { echo "[gpu_train +$(( $(date +%s) - start ))s] $*"; }
@@ -30,7 +31,7 @@ stamp() { echo "[gpu_train +$(( $(date +%s) - start ))s] $*"; }
 "$PY" -c "import torch, edgedenoise.train, edgedenoise.evaluate; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
   | tee -a "$OUT/gpu.txt" || { echo "import check failed"; exit 1; }
 for m in $MODELS; do
-  [ -f "configs/gpu/${m}_blind.yaml" ] || { echo "no config configs/gpu/${m}_blind.yaml"; exit 1; }
+  [ -f "configs/gpu/${m}_${SUFFIX}.yaml" ] || { echo "no config configs/gpu/${m}_${SUFFIX}.yaml"; exit 1; }
 done
 
 # weights + logs in three archives (each well under the 16 MiB a returned file may have)
@@ -42,7 +43,7 @@ snapshot() {
   done
   for g in "${groups[@]}" "${rest[*]}"; do
     i=$((i + 1)); dirs=()
-    for m in $g; do [ -d "runs/gpu/${m}_blind" ] && dirs+=("gpu/${m}_blind"); done
+    for m in $g; do [ -d "runs/gpu/${m}_${SUFFIX}" ] && dirs+=("gpu/${m}_${SUFFIX}"); done
     [ ${#dirs[@]} -gt 0 ] || continue
     tar czf "$OUT/gpu_runs$i.tgz.part" --exclude='*.pt' --exclude='*.tmp' -C runs "${dirs[@]}" 2>/dev/null \
       && mv "$OUT/gpu_runs$i.tgz.part" "$OUT/gpu_runs$i.tgz"
@@ -51,8 +52,8 @@ snapshot() {
 
 pids=()
 for m in $MODELS; do
-  "$PY" -m edgedenoise.cli train "configs/gpu/${m}_blind.yaml" --no-progress ${STEPS:+--steps $STEPS} \
-    > "runs/gpu/${m}_blind.out" 2>&1 &
+  "$PY" -m edgedenoise.cli train "configs/gpu/${m}_${SUFFIX}.yaml" --no-progress ${STEPS:+--steps $STEPS} \
+    > "runs/gpu/${m}_${SUFFIX}.out" 2>&1 &
   pids+=($!)
 done
 stamp "started ${#pids[@]} runs: $MODELS"
@@ -62,13 +63,13 @@ while alive; do
   sleep 10
   n=$((n + 1)); [ $((n % 3)) -eq 0 ] || continue
   snapshot
-  stamp "$(for m in $MODELS; do printf '%s:%s ' "$m" "$(tail -n 1 "runs/gpu/${m}_blind/log.csv" 2>/dev/null | cut -d, -f1,4)"; done)"
+  stamp "$(for m in $MODELS; do printf '%s:%s ' "$m" "$(tail -n 1 "runs/gpu/${m}_${SUFFIX}/log.csv" 2>/dev/null | cut -d, -f1,4)"; done)"
 done
 failed=0
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || { failed=1; echo "training failed: $(echo $MODELS | cut -d' ' -f$((i + 1)))"; }
 done
-for m in $MODELS; do echo "== $m"; tail -n 4 "runs/gpu/${m}_blind.out"; cp "runs/gpu/${m}_blind.out" "runs/gpu/${m}_blind/train.out" 2>/dev/null; done
+for m in $MODELS; do echo "== $m"; tail -n 4 "runs/gpu/${m}_${SUFFIX}.out"; cp "runs/gpu/${m}_${SUFFIX}.out" "runs/gpu/${m}_${SUFFIX}/train.out" 2>/dev/null; done
 snapshot
 stamp "training done"
 
@@ -76,10 +77,10 @@ stamp "training done"
 mkdir -p runs/gpu/cards
 cpids=()
 for m in $MODELS; do
-  [ -f "runs/gpu/${m}_blind/best.safetensors" ] || continue
-  timeout "${CARD_TIMEOUT:-150}" "$PY" scripts/model_card.py "runs/gpu/${m}_blind/best.safetensors" --name "$m" \
-    --run-dir "runs/gpu/${m}_blind" --data-root .gpu_data --data-label ../shared/data --sets "$CARD_SETS" \
-    --out-dir "runs/gpu/cards/$m" --command "bash scripts/gpu_train.sh   # configs/gpu/${m}_blind.yaml" \
+  [ -f "runs/gpu/${m}_${SUFFIX}/best.safetensors" ] || continue
+  timeout "${CARD_TIMEOUT:-150}" "$PY" scripts/model_card.py "runs/gpu/${m}_${SUFFIX}/best.safetensors" --name "$m" \
+    --run-dir "runs/gpu/${m}_${SUFFIX}" --data-root .gpu_data --data-label ../shared/data --sets "$CARD_SETS" \
+    --out-dir "runs/gpu/cards/$m" --command "bash scripts/gpu_train.sh   # configs/gpu/${m}_${SUFFIX}.yaml" \
     --hardware-note "trained and evaluated on one NVIDIA GPU shared by the ${#pids[@]} runs of scripts/gpu_train.sh" \
     > "runs/gpu/cards/$m.out" 2>&1 &
   cpids+=($!)
