@@ -75,7 +75,7 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     type=click.Choice(["auto", "minmax", "entropy", "percentile"]),
     default="auto",
     show_default=True,
-    help="Activation ranges; auto: minmax for the cpu flavour, percentile for trt (measured, docs/export.md).",
+    help="Activation ranges; auto: percentile 99.99 for both flavours (measured, docs/export.md).",
 )
 @click.option("--int8-budget-db", type=float, default=0.1, show_default=True, help="Largest INT8 PSNR drop vs FP32.")
 @click.option(
