@@ -19,10 +19,23 @@ shared="6.5 min on one H200 shared by the 10 runs of scripts/gpu_train.sh (confi
   --note "rednet12_slim64_u2=trained from scratch on clean targets: $shared." \
   --note "rednet8_slim32_u4=the real-time variant, trained from scratch on clean targets: $shared."
 for name in $models; do
+  case $name in
+    # INT8 (cpu) of the stride-2 RED30 stays over the 0.1 dB gate with any calibration (first drop 0.25 dB,
+    # still 0.18 dB with 33 nodes in float): it ships FP32 only (docs/export.md)
+    rednet30_s2) int8=() ;;
+    # the real-time variant: 0.199 dB with the first two Convs in float (10.3 frames/s at 1080p); at 0.1 dB the
+    # gate keeps 10 of 20 nodes in float and still fails. A 0.2 dB budget, stated in docs/compression.md
+    rednet8_slim32_u4) int8=(--int8 --flavour cpu --int8-budget-db 0.2) ;;
+    *) int8=(--int8 --flavour cpu) ;;
+  esac
   tmp=$(mktemp -d)
-  .venv/bin/edgedenoise export --model "edgedenoise/weights/$name.safetensors" --int8 --flavour cpu -o "$tmp" --no-progress
+  .venv/bin/edgedenoise export --model "edgedenoise/weights/$name.safetensors" "${int8[@]}" -o "$tmp" --no-progress
   mv "$tmp/$name.onnx" "edgedenoise/weights/$name.onnx"
-  mv "$tmp/$name.int8.cpu.onnx" "edgedenoise/weights/$name.int8.cpu.onnx"
+  if [ ${#int8[@]} -gt 0 ]; then
+    mv "$tmp/$name.int8.cpu.onnx" "edgedenoise/weights/$name.int8.cpu.onnx"
+  else
+    rm -f "edgedenoise/weights/$name.int8.cpu.onnx"   # never leave an INT8 file of older weights beside new ones
+  fi
   rm -rf "$tmp"
   chmod 644 "edgedenoise/weights/$name".*
 done
