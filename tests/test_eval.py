@@ -412,3 +412,59 @@ def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
         for row, r in zip(entry["results"], res.results, strict=True):
             assert row["psnr"] == pytest.approx(r.psnr, abs=1e-4) and row["ssim"] == pytest.approx(r.ssim, abs=1e-5)
         assert entry["command"] == f"edgedenoise eval rednet10 --data {data_root / name} --sigma 15,25,50 --seed 0"
+
+
+def test_gpu_cards_checks_weights_and_merges_two_stages(tmp_path: Path) -> None:
+    """scripts/gpu_cards.py: sha256 against the card, git revisions, and stage 1 + stage 2 under training.stages."""
+    rng = np.random.default_rng(5)
+    train_dir, data_root = tmp_path / "train", tmp_path / "data"
+    for folder, n in ((train_dir, 4), (data_root / "Set12", 2)):
+        folder.mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    runs = tmp_path / "runs"
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    base = {
+        "model": "rednet10",
+        "model_overrides": {"features": 4},
+        "data": {"train_dir": str(train_dir), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
+        "val_every": 2,
+        "log_every": 1,
+        "threads": 1,
+    }
+    stage1 = train(config_from_dict({**base, "steps": 4, "out_dir": str(runs / "rednet10_blind")}), progress=False)
+    ft = {**base, "steps": 2, "init_weights": str(runs / "rednet10_blind" / "best.safetensors")}
+    train(config_from_dict({**ft, "out_dir": str(runs / "rednet10_ft")}), progress=False)
+    for stage, cards in (("blind", "cards_stage1"), ("ft", "cards")):
+        proc = subprocess.run(
+            [sys.executable, str(scripts / "model_card.py"), str(runs / f"rednet10_{stage}" / "best.safetensors"),
+             "--name", "rednet10", "--run-dir", str(runs / f"rednet10_{stage}"), "--data-root", str(data_root),
+             "--data-label", "../shared/data", "--sets", "Set12", "--out-dir", str(runs / cards / "rednet10"),
+             "--command", "bash scripts/gpu_train.sh", "--threads", "1"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "weights"
+    args = [sys.executable, str(scripts / "gpu_cards.py"), "rednet10", "--runs", str(runs), "--out-dir", str(out)]
+    args += ["--git-rev", "aaa111", "--git-rev-ft", "bbb222", "--note", "rednet10=two stages"]
+
+    weights = runs / "rednet10_ft" / "best.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-4] + b"\0\0\0\0")  # not the weights the card measured
+    bad = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "does not match the card's sha256" in bad.stderr and not out.exists()
+    weights.write_bytes(good)
+
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((out / "rednet10.json").read_text())
+    assert (out / "rednet10.safetensors").read_bytes() == good
+    tr = card["training"]
+    assert tr["git_rev"] == card["card"]["git_rev"] == "bbb222" and tr["note"] == "two stages"
+    first, second = tr["stages"]
+    assert first["iterations"] == stage1["steps"] == 4 and second["iterations"] == tr["iterations"] == 2
+    assert tr["iterations_total"] == 6 and first["git_rev"] == "aaa111"
+    assert first["config"]["out_dir"].endswith("rednet10_blind")
+    assert second["config"]["init_weights"] == ft["init_weights"]
+    command = card["evaluation"]["sets"]["Set12"]["command"]
+    assert command.startswith("edgedenoise eval rednet10 --data ../shared/data/Set12")
