@@ -352,24 +352,30 @@ def test_shipped_model_card_reproduces_on_set12(name: str) -> None:
 # ---------------------------------------------------------------- scripts/model_card.py
 
 
-def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
-    rng = np.random.default_rng(4)
+def _tiny_run_setup(tmp_path: Path, seed: int, sets: tuple[str, ...]) -> tuple[Path, Path, dict]:
+    """Random 24x28 gray PNGs: 4 training images and 2 per test set, and a 4-feature RED10 config (no steps,
+    no out_dir) over them. Returns (train_dir, data_root, config dict)."""
+    rng = np.random.default_rng(seed)
     train_dir, data_root = tmp_path / "train", tmp_path / "data"
-    for folder, n in ((train_dir, 4), (data_root / "BSD68", 2), (data_root / "Set12", 2)):
+    for folder, n in ((train_dir, 4), *((data_root / name, 2) for name in sets)):
         folder.mkdir(parents=True)
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    run = tmp_path / "runs" / "tiny"
-    cfg_dict = {
+    cfg = {
         "model": "rednet10",
         "model_overrides": {"features": 4},
         "data": {"train_dir": str(train_dir), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
-        "steps": 6,
         "val_every": 2,
         "log_every": 1,
         "threads": 1,
-        "out_dir": str(run),
     }
+    return train_dir, data_root, cfg
+
+
+def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
+    train_dir, data_root, base = _tiny_run_setup(tmp_path, 4, ("BSD68", "Set12"))
+    run = tmp_path / "runs" / "tiny"
+    cfg_dict = {**base, "steps": 6, "out_dir": str(run)}
     cfg_file = tmp_path / "tiny.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg_dict))
     line = f"nohup edgedenoise train {cfg_file} > {tmp_path}/tiny.out 2>&1 &"
@@ -416,22 +422,9 @@ def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
 
 def test_gpu_cards_checks_weights_and_merges_two_stages(tmp_path: Path) -> None:
     """scripts/gpu_cards.py: sha256 against the card, git revisions, and stage 1 + stage 2 under training.stages."""
-    rng = np.random.default_rng(5)
-    train_dir, data_root = tmp_path / "train", tmp_path / "data"
-    for folder, n in ((train_dir, 4), (data_root / "Set12", 2)):
-        folder.mkdir(parents=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    _, data_root, base = _tiny_run_setup(tmp_path, 5, ("Set12",))
     runs = tmp_path / "runs"
     scripts = Path(__file__).resolve().parent.parent / "scripts"
-    base = {
-        "model": "rednet10",
-        "model_overrides": {"features": 4},
-        "data": {"train_dir": str(train_dir), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
-        "val_every": 2,
-        "log_every": 1,
-        "threads": 1,
-    }
     stage1 = train(config_from_dict({**base, "steps": 4, "out_dir": str(runs / "rednet10_blind")}), progress=False)
     ft = {**base, "steps": 2, "init_weights": str(runs / "rednet10_blind" / "best.safetensors")}
     train(config_from_dict({**ft, "out_dir": str(runs / "rednet10_ft")}), progress=False)
