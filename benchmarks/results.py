@@ -28,6 +28,11 @@ What it does, all in this one run:
    section of results.md). ``--report-only`` re-renders the three docs from the JSON without measuring; a JSON
    written before the zoo existed shows "n/a" where it lacks a figure.
 
+``--update --models A,B`` measures only those models (same protocol) and replaces their rows in the existing
+``results.json``, keeping every other figure; the run is listed under ``updates`` (command, times, machine,
+matmul ceiling) and named in the report, so a reader sees which rows are newer. Use it after re-shipping a few
+models; settings that differ from the JSON's (σ, sizes, limit, backend, threads) are refused.
+
 ``--backend ort-cuda`` / ``--backend ort-tensorrt`` time the ONNX artifacts on a GPU instead (PSNR is still
 computed with ONNX Runtime on the CPU; torch eager stays on the CPU). Without ../shared/data/BSD68 it exits
 with a one-line error.
@@ -378,6 +383,59 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+UPDATE_SETTINGS = ("data", "sigma", "extra_sigmas", "seed", "limit", "sizes", "frame", "backend", "threads")
+
+
+def merge_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the points and model facts of ``new``'s models replaced by ``new``'s (``--update``).
+
+    Points keep ``old``'s order (a model new to the JSON goes last). The update run is appended to
+    ``updates`` with its command, times, machine and matmul ceiling; every replaced point gets
+    ``"update": <index in updates>``. The baselines and the original run's header stay as they were.
+
+    Raises:
+        InvalidInputError: a protocol setting differs between the two runs (the figures would not compare).
+    """
+    from edgedenoise.runtime.errors import InvalidInputError
+
+    differ = [k for k in UPDATE_SETTINGS if old["settings"].get(k) != new["settings"].get(k)]
+    if differ:
+        raise InvalidInputError(
+            "--update: settings differ from the results JSON's ("
+            + ", ".join(f"{k}: {old['settings'].get(k)!r} vs {new['settings'].get(k)!r}" for k in differ)
+            + "); pass the same options or re-measure everything"
+        )
+    out = dict(old)
+    updates = list(old.get("updates", []))
+    idx = len(updates)
+    updated = list(dict.fromkeys(p["model"] for p in new["points"]))
+    updates.append(
+        {
+            "command": new["command"],
+            "started_utc": new["started_utc"],
+            "finished_utc": new["finished_utc"],
+            "machine": new["machine"],
+            "ceiling": new["ceiling"],
+            "models": updated,
+        }
+    )
+    fresh = {(p["model"], p["precision"], p["backend"]): dict(p, update=idx) for p in new["points"]}
+    points = []
+    for p in old["points"]:
+        if p["model"] in updated:
+            key = (p["model"], p["precision"], p["backend"])
+            if key in fresh:
+                points.append(fresh.pop(key))
+            # an artifact of an updated model that no longer ships is dropped
+        else:
+            points.append(p)
+    points += list(fresh.values())
+    out["points"] = points
+    out["models"] = {**old.get("models", {}), **new["models"]}
+    out["updates"] = updates
+    return out
+
+
 def _torch_version() -> str | None:
     if not _has_torch():
         return None
@@ -637,6 +695,7 @@ def render_models_md(res: dict[str, Any]) -> str:
             "",
             f"Machine: {describe_machine(res['machine'])}.",
             "",
+            *_update_lines(res),
             *render_zoo(res),
             "",
         ]
@@ -658,6 +717,21 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _update_lines(res: dict[str, Any]) -> list[str]:
+    """One paragraph per ``--update`` run: which models' rows it replaced, when, and on what machine."""
+    from edgedenoise.runtime.bench import describe_machine
+
+    lines = []
+    for u in res.get("updates", []):
+        lines += [
+            f"Rows of {', '.join(f'`{m}`' for m in u['models'])} re-measured by `{u['command']}` from "
+            f"{u['started_utc']} to {u['finished_utc']} (same protocol; float32 matmul ceiling then "
+            f"{u['ceiling']['gflops']:.0f} GFLOP/s): machine {describe_machine(u['machine'])}.",
+            "",
+        ]
+    return lines
+
+
 def render_markdown(res: dict[str, Any], png_name: str) -> str:
     from edgedenoise.runtime.bench import BenchRow, describe_machine, markdown_table
 
@@ -675,6 +749,7 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
         "",
         f"Machine: {describe_machine(res['machine'])}.",
         "",
+        *_update_lines(res),
         "## Benchmarks",
         "",
         "Regenerate this page and the plot (about an hour on a 2-core CPU; run it on an otherwise idle machine):",
@@ -904,6 +979,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--refresh-baselines", action="store_true", help="measure the baselines even if cached")
     ap.add_argument("--out-dir", type=Path, help="root for docs/ and benchmarks/results/ (default: the repository)")
     ap.add_argument("--report-only", action="store_true", help="re-render the docs from the results JSON")
+    ap.add_argument(
+        "--update", action="store_true", help="measure only --models and replace their rows in the existing JSON"
+    )
     args = ap.parse_args(argv)
     preset = QUICK if args.quick else FULL
     for k in ("limit", "sizes", "iters", "warmup", "matmul"):
@@ -912,6 +990,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.out_dir is None:
         args.out_dir = ROOT / "build" / "results-quick" if args.quick else ROOT
     args.models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if args.update and (not args.models or args.report_only):
+        ap.error("--update needs --models (the models to re-measure) and cannot be combined with --report-only")
     try:
         args.extra_sigmas = parse_sigmas(args.extra_sigmas)
     except ValueError as exc:
@@ -947,8 +1027,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 1
+        old_res = None
+        if args.update:
+            if not json_path.is_file():
+                print(f"error: --update needs an existing {json_path}; run without --update first", file=sys.stderr)
+                return 1
+            old_res = json.loads(json_path.read_text())
         try:
             res = measure(args)
+            if old_res is not None:
+                res = merge_update(old_res, res)
         except EdgeDenoiseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

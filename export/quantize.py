@@ -208,6 +208,40 @@ def quantizable_nodes(model_path: str | Path, op_types: Sequence[str] = ("Conv",
     return [n.name for n in model.graph.node if n.op_type in op_types]
 
 
+LAYOUT_OP_TYPES: tuple[str, ...] = ("DepthToSpace", "SpaceToDepth", "Transpose", "Reshape")
+
+
+def float_layout_nodes(model_path: str | Path, options: Int8Options) -> list[str]:
+    """Layout operators (:data:`LAYOUT_OP_TYPES`) whose every consumer stays in float: kept in float too.
+
+    The last ``DepthToSpace`` of a pixel-shuffle model moves the noise estimate to full resolution for the
+    float residual ``noisy - noise``. Quantized, it gets a Q/DQ pair of its own at full resolution that rounds
+    nothing new (a layout operator shares its input's scale) but reads and writes every pixel twice more:
+    2.5 ms of 123 at 1920x1080 for ``rednet8_slim32_u4`` on the 2-core CPU (docs/compression.md). Left in
+    float, it reads the dequantized output of the quantized Conv before it. Not reported as a layer kept in
+    float (it computes nothing).
+    """
+    import onnx
+
+    model = onnx.load_model(str(model_path), load_external_data=False)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def quantized(n: onnx.NodeProto) -> bool:
+        return n.op_type in options.op_types and n.name not in options.exclude
+
+    out = []
+    for n in model.graph.node:
+        if n.op_type not in LAYOUT_OP_TYPES or n.op_type not in options.op_types or n.name in options.exclude:
+            continue
+        users = [u for o in n.output for u in consumers.get(o, [])]
+        if not any(quantized(u) for u in users):  # a graph output with no readers counts as float
+            out.append(n.name)
+    return out
+
+
 def first_conv(model_path: str | Path) -> str:
     """Name of the first Conv in graph (topological) order: the one that reads the noisy image, directly or
     through a space-to-depth; ``""`` if there is none.
@@ -305,7 +339,7 @@ def quantize_int8(
                     str(prepared_path),
                     str(tmp_out),
                     reader,
-                    nodes_to_exclude=list(options.exclude),
+                    nodes_to_exclude=list(options.exclude) + float_layout_nodes(prepared_path, options),
                     calibration_cache_path=cache_path,
                     **settings,  # type: ignore[arg-type]
                 )

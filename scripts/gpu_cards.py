@@ -25,24 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-from model_card import sha256_file, write_card  # noqa: E402
-
-
-def stage_summary(card: dict, config_file: str) -> dict:
-    """The training facts of one stage's card, for ``training.stages``."""
-    t = card["training"]
-    return {
-        "config_file": config_file,
-        "config": t["config"],
-        "iterations": t["iterations"],
-        "best_step": t["best_step"],
-        "wall_time_s": t["wall_time_s"],
-        "validation": t["validation"],
-        "git_rev": t["git_rev"],
-        "test_psnr_at_end_of_stage": {
-            k: [r["psnr"] for r in v["results"]] for k, v in card["evaluation"]["sets"].items()
-        },
-    }
+from model_card import sha256_file, stage_summary, write_card  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -244,6 +244,37 @@ def build_card(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     return card, weights
 
 
+def stage_summary(card: dict, config_file: str | None) -> dict:
+    """The training facts of one stage's card, for ``training.stages``."""
+    t = card["training"]
+    return {
+        "config_file": config_file,
+        "config": t["config"],
+        "iterations": t["iterations"],
+        "best_step": t["best_step"],
+        "wall_time_s": t["wall_time_s"],
+        "validation": t["validation"],
+        "git_rev": t["git_rev"],
+        "hardware": card.get("hardware"),
+        "test_psnr_at_end_of_stage": {
+            k: [r["psnr"] for r in v["results"]] for k, v in card["evaluation"]["sets"].items()
+        },
+    }
+
+
+def add_previous_stages(card: dict[str, Any], previous: dict[str, Any], config_file: str | None) -> None:
+    """Record ``card`` as the last stage after the stage(s) of ``previous`` (the card of the weights it was
+    warm-started from) under ``training.stages``, with the totals and both sets of commands, in place."""
+    prev_t = previous["training"]
+    stages = list(prev_t.get("stages") or [stage_summary(previous, prev_t.get("config_file"))])
+    stages.append(stage_summary(card, config_file))
+    t = card["training"]
+    t["stages"] = stages
+    t["iterations_total"] = sum(st["iterations"] for st in stages)
+    t["wall_time_s_total"] = round(sum(st["wall_time_s"] for st in stages), 1)
+    t["commands"] = list(prev_t.get("commands") or []) + list(t["commands"])
+
+
 def write_card(card: dict[str, Any], weights: Path, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<name>.safetensors`` (a byte copy of ``weights``) and ``<name>.json`` atomically into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -290,9 +321,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", help="the training command, if it is not in --train-script")
     p.add_argument("--note", help="free text for the card (e.g. why training stopped)")
     p.add_argument("--hardware-note", help="free text about the hardware (e.g. if training ran elsewhere)")
+    p.add_argument(
+        "--previous-card",
+        help="card of the weights this run was warm-started from (init_weights): its stage(s) go first under "
+        "training.stages (read before anything is written, so it may be the card being replaced)",
+    )
+    p.add_argument("--config-file", help="the run's YAML config, recorded in the card and its stage")
     args = p.parse_args(argv)
     try:
+        previous = json.loads(Path(args.previous_card).read_text()) if args.previous_card else None
         card, weights = build_card(args)
+        if args.config_file:
+            card["training"]["config_file"] = args.config_file
+        if previous is not None:
+            add_previous_stages(card, previous, card["training"]["config_file"])
         dst_w, dst_j = write_card(card, weights, Path(args.out_dir))
     except EdgeDenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -461,3 +461,25 @@ def test_gpu_cards_checks_weights_and_merges_two_stages(tmp_path: Path) -> None:
     assert second["config"]["init_weights"] == ft["init_weights"]
     command = card["evaluation"]["sets"]["Set12"]["command"]
     assert command.startswith("edgedenoise eval rednet10 --data ../shared/data/Set12")
+    assert "hardware" in first and first["hardware"] == second["hardware"]
+
+    # Stage 3, as for rednet8_slim32_u4: quantization-aware fine-tuning on the CPU from the shipped weights, then
+    # model_card.py --previous-card with the card it replaces: three stages, totals, both sets of commands.
+    qat = {**base, "steps": 2, "qat": True, "init_weights": str(out / "rednet10.safetensors")}
+    qat_run = runs / "rednet10_qat"
+    train(config_from_dict({**qat, "out_dir": str(qat_run)}), progress=False)
+    proc = subprocess.run(
+        [sys.executable, str(scripts / "model_card.py"), str(qat_run / "best.safetensors"), "--name", "rednet10",
+         "--run-dir", str(qat_run), "--data-root", str(data_root), "--sets", "Set12", "--out-dir", str(out),
+         "--command", "edgedenoise train qat.yaml", "--config-file", "qat.yaml", "--threads", "1",
+         "--previous-card", str(out / "rednet10.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card3 = json.loads((out / "rednet10.json").read_text())
+    tr3 = card3["training"]
+    assert [s["iterations"] for s in tr3["stages"]] == [4, 2, 2] and tr3["iterations_total"] == 8
+    assert tr3["stages"][:2] == tr["stages"] and tr3["stages"][2]["config_file"] == "qat.yaml"
+    assert tr3["stages"][2]["config"]["qat"] is True and tr3["config_file"] == "qat.yaml"
+    assert tr3["commands"] == [*tr["commands"], "edgedenoise train qat.yaml"]
+    assert card3["weights"]["sha256"] == hashlib.sha256((out / "rednet10.safetensors").read_bytes()).hexdigest()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edgedenoise.export.onnx_export import describe_graph, export_onnx, read_metadata, run_onnx, verify_onnx
-from edgedenoise.export.reparam import SubPixelConv, conv_from_transposed, reparameterize
+from edgedenoise.export.reparam import SubPixelConv, conv_from_transposed, conv_from_unshuffle, reparameterize
 from edgedenoise.models import create_model, list_models
 from edgedenoise.runtime.contract import (
     CFG_METADATA_KEY,
@@ -89,6 +89,48 @@ def test_reparameterize_copies_and_keeps_cfg() -> None:
     assert new.cfg == model.cfg
 
 
+@pytest.mark.parametrize("c,s,k,p", [(1, 2, 3, 1), (1, 4, 3, 1), (3, 2, 3, 1), (3, 4, 5, 2), (2, 3, 3, 0)])
+def test_conv_from_unshuffle_is_exact(c: int, s: int, k: int, p: int) -> None:
+    """Folded strided Conv == PixelUnshuffle then Conv, in float64 (exact up to summation order)."""
+    torch.manual_seed(c * 100 + s * 10 + k)
+    un = nn.PixelUnshuffle(s)
+    conv = nn.Conv2d(c * s * s, 6, k, padding=p).double()
+    fused = conv_from_unshuffle(un, conv, "head")
+    assert tuple(fused.stride) == (s, s) and tuple(fused.kernel_size) == (s * k, s * k)
+    x = torch.randn(2, c, 5 * s, 7 * s, dtype=torch.float64)
+    with torch.no_grad():
+        ref, got = conv(un(x)), fused(x)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, atol=1e-12, rtol=0), (got - ref).abs().max()
+
+
+@pytest.mark.parametrize(
+    "conv,why",
+    [
+        (nn.Conv2d(4, 4, 3, padding=1, stride=2), "stride"),
+        (nn.Conv2d(4, 4, 3, padding=1, groups=2), "groups"),
+        (nn.Conv2d(4, 4, 3, padding="same"), "padding"),
+        (nn.Conv2d(6, 4, 3, padding=1), "multiple of 4"),
+    ],
+)
+def test_unsupported_unshuffle_fold_raises(conv: nn.Conv2d, why: str) -> None:
+    with pytest.raises(ExportError, match=why) as info:
+        conv_from_unshuffle(nn.PixelUnshuffle(2), conv, "head")
+    assert "head" in str(info.value)
+
+
+def test_reparameterize_folds_the_unshuffle_of_slim_models() -> None:
+    torch.manual_seed(3)
+    model = create_model("rednet8_slim32_u4", in_channels=3, features=8).eval()
+    new, names = reparameterize(model)
+    assert names == ["unshuffle", "head"]
+    assert isinstance(new.unshuffle, nn.Identity) and tuple(new.head.kernel_size) == (12, 12)
+    assert isinstance(model.unshuffle, nn.PixelUnshuffle)  # the input is untouched
+    x = torch.rand(1, 3, 16, 24, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(new.double()(x), model.double()(x), atol=1e-12, rtol=0)
+
+
 def _size(m: int) -> tuple[int, int]:
     # odd sizes where the model allows them (size_multiple 1), and H != W
     return {1: (17, 23), 2: (18, 26), 4: (20, 28)}[m]
@@ -142,6 +184,9 @@ def test_export_graph_has_no_transposed_conv_or_pad(exported: tuple[nn.Module, P
     assert info["ops"]["Conv"] == _conv_calls(model)
     if model.cfg.size_multiple == 2:
         assert info["ops"]["DepthToSpace"] == 1
+    if getattr(model, "fold_unshuffle", None) and model.cfg.size_multiple > 1:
+        # the unshuffle is folded into the first Conv: no 6-D Transpose left at full resolution
+        assert "Transpose" not in info["ops"], info
 
 
 def test_export_metadata(exported: tuple[nn.Module, Path]) -> None:

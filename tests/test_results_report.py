@@ -305,3 +305,45 @@ def test_shipped_rednet30_figures_come_from_its_card(results: ModuleType) -> Non
     info = results.model_info("rednet30")
     assert (info["params"], info["macs_per_pixel"]) == (card["params"], card["macs_per_pixel"])
     assert info["params_source"] == info["macs_source"] == "model-card"
+
+
+def test_update_replaces_only_the_named_models_rows(results: ModuleType) -> None:
+    old = make_results()
+    new = make_results()
+    new["points"] = [
+        point("slim_a", "fp32", {"15": 31.6, "25": 29.2, "50": 26.1}, [55.0], [240.0]),
+        point("slim_a", "int8", {"15": 31.5, "25": 29.15, "50": 26.0}, [20.0], [80.0]),
+        point("slim_d", "int8", {"15": 30.0, "25": 28.0, "50": 25.0}, [10.0], [50.0]),  # a model new to the JSON
+    ]
+    new["models"] = {"slim_a": dict(old["models"]["slim_a"], params=99), "slim_d": dict(old["models"]["slim_a"])}
+    new["command"] = "python benchmarks/results.py --update --models slim_a,slim_d"
+    new["started_utc"], new["finished_utc"] = "2025-02-01 00:00:00 UTC", "2025-02-01 00:10:00 UTC"
+    new["ceiling"] = dict(old["ceiling"], gflops=150.0)
+    merged = results.merge_update(old, new)
+    labels = [(p["model"], p["precision"], p["backend"]) for p in merged["points"]]
+    assert labels == [
+        ("rednet30", "fp32", "ort-cpu"), ("slim_a", "fp32", "ort-cpu"), ("slim_a", "int8", "ort-cpu"),
+        ("slim_b", "fp32", "ort-cpu"), ("slim_c", "fp32", "ort-cpu"), ("slim_c", "int8", "ort-cpu"),
+        ("rednet30", "fp32", "torch"), ("slim_d", "int8", "ort-cpu"),
+    ]  # fmt: skip
+    by = {(p["model"], p["precision"], p["backend"]): p for p in merged["points"]}
+    assert by[("slim_a", "int8", "ort-cpu")]["quality"]["psnr"] == 29.15
+    assert by[("slim_a", "int8", "ort-cpu")]["update"] == 0 and "update" not in by[("slim_b", "fp32", "ort-cpu")]
+    assert by[("slim_c", "int8", "ort-cpu")] == old["points"][5]  # untouched
+    assert merged["models"]["slim_a"]["params"] == 99 and merged["models"]["rednet30"] == old["models"]["rednet30"]
+    assert merged["command"] == old["command"] and merged["updates"][0]["models"] == ["slim_a", "slim_d"]
+    md = results.render_models_md(merged)
+    assert "Rows of `slim_a`, `slim_d` re-measured by `python benchmarks/results.py --update" in md
+    assert "matmul ceiling then 150 GFLOP/s" in md
+    assert table_row(md, "slim_a")[5] == "29.20"
+    # a second update is appended, and a protocol change is refused
+    again = results.merge_update(merged, dict(new, points=new["points"][:1]))
+    assert len(again["updates"]) == 2 and again["points"][1]["update"] == 1
+    with pytest.raises(results_errors().InvalidInputError, match="sigma: 25.0 vs 50.0"):
+        results.merge_update(old, dict(new, settings=dict(new["settings"], sigma=50.0)))
+
+
+def results_errors() -> ModuleType:
+    import edgedenoise.runtime.errors as errors
+
+    return errors

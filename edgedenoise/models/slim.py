@@ -39,7 +39,13 @@ class SlimRED(nn.Module):
     Input/output: ``(N, in_channels, H, W)`` float32 in [0, 1] (the noisy input may exceed it), H and W
     multiples of ``unshuffle``; returns the denoised image, same shape, not clipped.
     MACs per input pixel: ``9 * (2 * C * f + (depth - 2) * f * f) / s**2``.
+
+    Export folds the pixel-unshuffle into ``head`` (one Conv with kernel ``3s``, stride ``s``; exact, see
+    ``edgedenoise.export.reparam``), declared by ``fold_unshuffle``.
     """
+
+    #: (PixelUnshuffle attribute, the Conv2d attribute that alone reads its output), for the export rewrite.
+    fold_unshuffle = ("unshuffle", "head")
 
     def __init__(
         self,
@@ -138,3 +144,57 @@ def rednet8_slim32_u4(in_channels: int = 1, features: int = 32, noise: str = "un
 def rednet10_slim24_u4(in_channels: int = 1, features: int = 24, noise: str = "untrained") -> SlimRED:
     """10 layers x 24 features behind a x4 pixel-unshuffle (about 3.0k MACs/pixel, 0.3 % of RED30)."""
     return SlimRED(10, features, 4, in_channels, arch="rednet10_slim24_u4", noise=noise)
+
+
+@register_model
+def rednet6_slim32_u4(in_channels: int = 1, features: int = 32, noise: str = "untrained") -> SlimRED:
+    """6 layers x 32 features behind a x4 pixel-unshuffle (about 2.9k MACs/pixel, 0.28 % of RED30).
+
+    ``rednet8_slim32_u4`` without its innermost pair of layers (the skip from the second layer still lands on
+    its mirror), for more margin on the 10 frames/s of 1920x1080 INT8 on 2 CPU cores; warm-started from the
+    8-layer weights by :func:`drop_middle_layers` and fine-tuned (docs/compression.md).
+    """
+    return SlimRED(6, features, 4, in_channels, arch="rednet6_slim32_u4", noise=noise)
+
+
+def drop_middle_layers(model: SlimRED, depth: int, arch: str) -> SlimRED:
+    """A shallower SlimRED initialised from ``model`` by removing its innermost body layers.
+
+    Keeps ``head``, ``tail``, the first ``(depth - 2) // 2`` and the last ``(depth - 2) - (depth - 2) // 2`` body
+    layers, and refuses a cut after which a skip would join two layers the source did not join (8 -> 6 layers
+    keeps the one skip, body layer 1 to its mirror). Layer dropping as the start of compression, then
+    fine-tuning: Fan et al., "Reducing Transformer Depth on Demand with Structured Dropout", ICLR 2020, Sec. 4.
+
+    Args:
+        model: the trained deeper student (not modified).
+        depth: the new total number of conv layers (>= 3, < the model's).
+        arch: the registered name of the result.
+
+    Returns:
+        The new model (train mode) whose kept layers hold copies of ``model``'s weights.
+
+    Raises:
+        ValueError: ``depth`` out of range, or a skip of the new model would join layers that were not joined in
+            ``model`` (the result would not be a warm start).
+    """
+    old_n = len(model.body)
+    n = depth - 2
+    if not 1 <= n < old_n:
+        raise ValueError(f"depth must be in [3, {old_n + 1}], got {depth}")
+    f = model.head.out_channels
+    s = model.unshuffle.downscale_factor if isinstance(model.unshuffle, nn.PixelUnshuffle) else 1
+    c = model.head.in_channels // (s * s)
+    new = SlimRED(depth, f, s, c, arch=arch, noise=model.cfg.noise)
+    front = n // 2
+    keep = list(range(front)) + list(range(old_n - (n - front), old_n))  # new body index -> old body index
+    for dst, src in new._skip_from.items():
+        if model._skip_from.get(keep[dst]) != keep[src]:
+            raise ValueError(
+                f"dropping to {depth} layers would join body layers {keep[src]} -> {keep[dst]}, "
+                "which the source model does not join"
+            )
+    new.head.load_state_dict(model.head.state_dict())
+    new.tail.load_state_dict(model.tail.state_dict())
+    for i, j in enumerate(keep):
+        new.body[i].load_state_dict(model.body[j].state_dict())
+    return new

@@ -86,6 +86,9 @@ class TrainConfig:
     the weight α of the final output's loss; the per-block outputs share 1 - α (Tai et al. 2017, Eq. 9).
     ``init_weights`` warm-starts the model from a ``.safetensors`` file written by ``save_weights`` (e.g. a
     pruned model, or a student's earlier phase) with a fresh optimiser and schedule; ``distill`` adds a teacher.
+    ``qat`` fine-tunes under simulated INT8 (:mod:`edgedenoise.compress.qat`; the Convs named in
+    ``qat_keep_float`` stay float, by default the first, as the export keeps it); validation PSNR is then the
+    simulated INT8 one.
     """
 
     model: str = "rednet30"
@@ -107,6 +110,8 @@ class TrainConfig:
     tensorboard: bool = False
     init_weights: str | None = None
     distill: DistillConfig = field(default_factory=DistillConfig)
+    qat: bool = False
+    qat_keep_float: list[str] | None = None
 
 
 T = TypeVar("T")

@@ -112,15 +112,20 @@ class Validator:
             self.noisy.append(awgn(c, sigma, seed=1000 + i))
 
     @torch.no_grad()
-    def __call__(self, model: nn.Module, device: torch.device) -> float:
-        """Mean PSNR (dB, 8-bit protocol) of ``model`` over the validation images."""
+    def __call__(self, model: nn.Module, device: torch.device, fake_quant: Any = None) -> float:
+        """Mean PSNR (dB, 8-bit protocol) of ``model`` over the validation images (with QAT: its fake-quantized
+        ranges frozen meanwhile, so validation images never move them)."""
         was = model.training
         model.eval()
+        if fake_quant is not None:
+            fake_quant.observe(False)
         scores = []
         for c, n in zip(self.clean, self.noisy, strict=True):
             out = model(torch.from_numpy(n)[None].to(device)).float().cpu().numpy()[0]
             scores.append(psnr(quantize8(out), quantize8(c)))
         model.train(was)
+        if fake_quant is not None:
+            fake_quant.observe(True)
         return float(np.mean(scores))
 
 
@@ -213,6 +218,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         _warm_start(model, cfg.init_weights)
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     mcfg = model_cfg(model)
+    fake_quant = None
+    if cfg.qat:
+        from ..compress.qat import enable_fake_quant
+
+        fake_quant = enable_fake_quant(model, cfg.qat_keep_float)
     teacher = _load_teacher(cfg, mcfg.in_channels, device, fmt)
     if cfg.data.patch_size % mcfg.size_multiple:
         raise ConfigError(f"data.patch_size {cfg.data.patch_size} must be a multiple of {mcfg.size_multiple}")
@@ -386,7 +396,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         val = ""
         if step % cfg.val_every == 0 or step == cfg.steps:
             assert validator is not None
-            v = validator(model, device)
+            v = validator(model, device, fake_quant)
             val = f"{v:.3f}"
             if v > best:
                 best, best_step = v, step
@@ -412,7 +422,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     states = rng_states()
     if dd.main:
         assert validator is not None
-        v = validator(model, device)
+        v = validator(model, device, fake_quant)
         if v > best:
             best, best_step = v, step
             checkpoint(run_dir / "best.pt", wall)
