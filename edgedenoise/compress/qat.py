@@ -93,7 +93,9 @@ def enable_fake_quant(model: nn.Module, keep_float: Sequence[str] | None = None)
 
     Returns:
         A :class:`FakeQuantHandle`; ``handle.remove()`` undoes it. Quantizer ranges follow the module's device
-        at call time; move the model first.
+        at call time; move the model first. The model still maps ``(N, C, H, W)`` float32 to the same shape and
+        dtype; only the values carry the simulated rounding (int8 weight steps of ``max|w| / 127`` per output
+        channel, uint8 activation steps of ``(max - min) / 255`` per tensor).
 
     Raises:
         ConfigError: a name in ``keep_float`` is not a Conv2d of the model, or the model has no Conv2d left to
