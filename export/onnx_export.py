@@ -32,6 +32,7 @@ from ..runtime.contract import (
     MACS_PER_PIXEL_KEY,
     OUTPUT_NAME,
     PRECISION_KEY,
+    SIGMA_NAME,
     VERSION_KEY,
     WEIGHTS_SHA_KEY,
 )
@@ -188,6 +189,12 @@ def export_onnx(
     props[MACS_PER_PIXEL_KEY] = repr(float(count_macs_per_pixel(net, size=-(-64 // m) * m)))
     # Batch 2 and H != W so that the exporter cannot specialise any of the three dynamic axes to a constant.
     example = torch.rand(2, cfg.in_channels, 12 * m, 16 * m)
+    nchw = {0: Dim("N"), 2: Dim("H"), 3: Dim("W")}
+    if cfg.noise_level_input:  # second input: the per-pixel σ map, same N, H, W as the image
+        args: tuple[Any, ...] = (example, torch.rand(2, 1, 12 * m, 16 * m) * 0.2)
+        names, shapes = [INPUT_NAME, SIGMA_NAME], (nchw, nchw)
+    else:
+        args, names, shapes = (example,), [INPUT_NAME], (nchw,)
     onnx_logger = logging.getLogger("torch.onnx")
     level = onnx_logger.level
     # The exporter logs a WARNING per missing optional package (torchvision ops) on every export.
@@ -197,13 +204,13 @@ def export_onnx(
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 net,
-                (example,),
+                args,
                 None,
-                input_names=[INPUT_NAME],
+                input_names=names,
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
                 dynamo=True,
-                dynamic_shapes=({0: Dim("N"), 2: Dim("H"), 3: Dim("W")},),
+                dynamic_shapes=shapes,
                 optimize=True,
                 verbose=False,
             )
@@ -219,25 +226,28 @@ def export_onnx(
     proto.producer_name = "edgedenoise"
     proto.producer_version = __version__
     proto.graph.name = cfg.arch
-    _check_io(proto, cfg.in_channels)
+    _check_io(proto, cfg.in_channels, cfg.noise_level_input)
     set_metadata(proto, props)
     return save_onnx_atomic(proto, path)
 
 
-def _check_io(proto: onnx.ModelProto, channels: int) -> None:
-    """The exported graph has one input ``noisy`` and one output ``denoised``, both ``(N, C, H, W)``."""
+def _check_io(proto: onnx.ModelProto, channels: int, noise_level_input: bool = False) -> None:
+    """The exported graph has input ``noisy`` (and ``sigma`` ``(N, 1, H, W)`` for a noise-level-conditioned
+    model) and one output ``denoised``, all with dynamic N, H, W."""
     ins = [i.name for i in proto.graph.input]
     outs = [o.name for o in proto.graph.output]
-    if ins != [INPUT_NAME] or outs != [OUTPUT_NAME]:
-        raise ExportError(
-            f"exported graph has inputs {ins} and outputs {outs}, expected [{INPUT_NAME}] [{OUTPUT_NAME}]"
-        )
-    for vi in (proto.graph.input[0], proto.graph.output[0]):
+    want = [INPUT_NAME, SIGMA_NAME] if noise_level_input else [INPUT_NAME]
+    if ins != want or outs != [OUTPUT_NAME]:
+        raise ExportError(f"exported graph has inputs {ins} and outputs {outs}, expected {want} [{OUTPUT_NAME}]")
+    expect = [(proto.graph.input[0], channels), (proto.graph.output[0], channels)]
+    if noise_level_input:
+        expect.append((proto.graph.input[1], 1))
+    for vi, c in expect:
         dims = vi.type.tensor_type.shape.dim
         kinds = [d.dim_param or d.dim_value for d in dims]
-        if len(dims) != 4 or kinds[1] != channels or not all(isinstance(k, str) for k in (kinds[0], *kinds[2:])):
+        if len(dims) != 4 or kinds[1] != c or not all(isinstance(k, str) for k in (kinds[0], *kinds[2:])):
             raise ExportError(
-                f"exported {vi.name!r} has shape {kinds}; expected (N, {channels}, H, W) with N, H, W dynamic"
+                f"exported {vi.name!r} has shape {kinds}; expected (N, {c}, H, W) with N, H, W dynamic"
             )
 
 
@@ -256,13 +266,14 @@ class VerifyReport:
     n_images: int
 
 
-def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray:
+def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1, sigma: np.ndarray | None = None) -> np.ndarray:
     """Run an ONNX model with ONNX Runtime's CPU provider.
 
     Args:
-        path: ONNX file with input ``"noisy"``.
+        path: ONNX file with input ``"noisy"`` (and ``"sigma"`` for a noise-level-conditioned model).
         x: ``(N, C, H, W)`` float32.
         threads: intra-op threads (1 keeps tests from competing with other work; 0 = one per core).
+        sigma: ``(N, 1, H, W)`` float32 noise map in value units, for a model with a ``sigma`` input.
 
     Returns:
         ``(N, C, H, W)`` float32 (an fp16-output model's output is cast to float32).
@@ -276,17 +287,25 @@ def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     in_type = sess.get_inputs()[0].type
     feed = x.astype(np.float16 if "float16" in in_type else np.float32)
-    (y,) = sess.run(None, {INPUT_NAME: feed})
+    inputs = {INPUT_NAME: feed}
+    if len(sess.get_inputs()) > 1:
+        if sigma is None:
+            raise InvalidInputError(f"{path} takes a noise-level map {SIGMA_NAME!r}; pass sigma=")
+        inputs[SIGMA_NAME] = np.ascontiguousarray(sigma, dtype=feed.dtype)
+    (y,) = sess.run(None, inputs)
     return np.asarray(y, dtype=np.float32)
 
 
-def verify_onnx(path: str | Path, model: nn.Module, inputs: np.ndarray | list[np.ndarray]) -> VerifyReport:
+def verify_onnx(
+    path: str | Path, model: nn.Module, inputs: np.ndarray | list[np.ndarray], sigma: float = 25.0
+) -> VerifyReport:
     """Compare an ONNX export with the torch model it came from, on the same inputs, with ONNX Runtime (CPU).
 
     Args:
         path: the exported ONNX file.
         model: the torch model (run in eval mode, float32, on the CPU; not modified).
         inputs: one ``(N, C, H, W)`` float32 array or a list of them (sizes may differ, e.g. real images).
+        sigma: σ (0-255 scale) of the uniform noise map given to a noise-level-conditioned model.
 
     Returns:
         :class:`VerifyReport` (max abs error and PSNR of ONNX vs torch, over all inputs).
@@ -296,6 +315,9 @@ def verify_onnx(path: str | Path, model: nn.Module, inputs: np.ndarray | list[np
     """
     import torch
 
+    from ..models import model_cfg
+
+    takes_sigma = model_cfg(model).noise_level_input
     batches = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
     was_training = model.training
     model.eval()
@@ -305,9 +327,11 @@ def verify_onnx(path: str | Path, model: nn.Module, inputs: np.ndarray | list[np
             if x.ndim != 4:
                 raise InvalidInputError(f"verify_onnx inputs must be (N, C, H, W), got shape {x.shape}")
             x = np.ascontiguousarray(x, dtype=np.float32)
-            y_onnx = run_onnx(path, x)
+            smap = np.full((x.shape[0], 1, *x.shape[2:]), sigma / 255.0, np.float32) if takes_sigma else None
+            y_onnx = run_onnx(path, x, sigma=smap)
             with torch.no_grad():
-                y_ref = model(torch.from_numpy(x)).float().numpy()
+                args = (torch.from_numpy(x),) if smap is None else (torch.from_numpy(x), torch.from_numpy(smap))
+                y_ref = model(*args).float().numpy()
             max_err = max(max_err, float(np.max(np.abs(y_onnx - y_ref))))
             d = np.clip(y_onnx, 0, 1).astype(np.float64) - np.clip(y_ref, 0, 1).astype(np.float64)
             sq += float(np.sum(d * d))

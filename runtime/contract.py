@@ -26,9 +26,10 @@ VERSION_KEY = "edgedenoise.version"  # edgedenoise version that wrote the artifa
 MACS_PER_PIXEL_KEY = "edgedenoise.macs_per_pixel"  # float as str: Conv MACs per input pixel of the exported graph
 INPUT_NAME = "noisy"  # (N, C, H, W) float32 (fp16 models: float32 I/O unless exported otherwise)
 OUTPUT_NAME = "denoised"  # (N, C, H, W), same dtype as the input
-# Optional second input of models conditioned on the noise level (none of the shipped models has it):
-# (N, 1, 1, 1) float32, σ in value-range units (σ on the 0-255 scale / 255 for value_range (0, 1)).
-NOISE_LEVEL_NAME = "noise_level"
+# Second input of noise-level-conditioned models (ModelCfg.noise_level_input): (N, 1, H, W) float32, the noise
+# standard deviation per pixel in value-range units (σ on the 0-255 scale / 255 for 8-bit data and value_range
+# (0, 1)). A uniform map is AWGN at one σ; sqrt(a·x + b) is Poisson-Gaussian camera noise.
+SIGMA_NAME = "sigma"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class ModelCfg:
         receptive_field: side of the receptive field in input pixels; tiles overlap by at least this.
         noise: what the weights were trained for, e.g. ``"awgn:0-55"`` (blind AWGN, σ on the 0-255 scale),
             ``"awgn:25"`` or ``"untrained"``.
+        noise_level_input: True if the model takes a second input, the per-pixel noise standard deviation
+            ``sigma`` ``(N, 1, H, W)`` float32 in value-range units (non-blind, as FFDNet: Zhang et al., IEEE TIP
+            2018, Sec. III-B); False for blind models, which take ``noisy`` alone.
     """
 
     arch: str
@@ -56,6 +60,7 @@ class ModelCfg:
     residual: bool = True
     receptive_field: int = 1
     noise: str = "untrained"
+    noise_level_input: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels not in (1, 3):

@@ -18,31 +18,62 @@ class AWGN:
     sigma: float
     clip: bool = False
 
-    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+    def sample(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(noisy, sigma)``: the noisy batch and the uniform σ map ``(N, 1, H, W)`` in value units."""
         noise = torch.randn(clean.shape, generator=gen, dtype=clean.dtype, device=clean.device)
         out = clean + noise * (self.sigma / 255.0)
-        return out.clamp(0, 1) if self.clip else out
+        out = out.clamp(0, 1) if self.clip else out
+        n, _, h, w = clean.shape
+        return out, torch.full((n, 1, h, w), self.sigma / 255.0, dtype=clean.dtype, device=clean.device)
+
+    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+        return self.sample(clean, gen)[0]
+
+
+def clip_round8(noisy: torch.Tensor) -> torch.Tensor:
+    """What an 8-bit file holds: ``noisy`` clipped to [0, 1] and rounded to multiples of 1/255 (same shape)."""
+    return torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
 
 
 @dataclass(frozen=True)
 class BlindAWGN:
-    """AWGN whose σ is drawn uniformly from ``[sigma_min, sigma_max]`` per image (blind training, DnCNN-B)."""
+    """AWGN whose σ is drawn uniformly from ``[sigma_min, sigma_max]`` per image (blind training, DnCNN-B).
+
+    ``zero_share`` of the images get σ = 0 (the clean image itself: teaches a model to leave clean input alone);
+    ``clip8_share`` of the images are clipped to [0, 1] and rounded to 8 bits after the noise is added, as a
+    noisy 8-bit file is (the σ reported for them stays the nominal one, as a user would state it).
+    """
 
     sigma_min: float = 0.0
     sigma_max: float = 55.0
     clip: bool = False
+    zero_share: float = 0.0
+    clip8_share: float = 0.0
 
-    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+    def sample(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]. Returns ``(noisy, sigma)``: the noisy batch (same shape)
+        and the per-pixel noise standard deviation ``(N, 1, H, W)`` float32 in value units (σ/255)."""
         n = clean.shape[0]
         sig = (
             torch.rand(n, generator=gen, dtype=clean.dtype) * (self.sigma_max - self.sigma_min)
             + self.sigma_min
         )
+        if self.zero_share > 0:
+            sig = torch.where(torch.rand(n, generator=gen) < self.zero_share, torch.zeros_like(sig), sig)
+        sig = sig.view(n, 1, 1, 1).to(clean.device) / 255.0
         noise = torch.randn(clean.shape, generator=gen, dtype=clean.dtype, device=clean.device)
-        out = clean + noise * (sig.view(n, 1, 1, 1).to(clean.device) / 255.0)
-        return out.clamp(0, 1) if self.clip else out
+        out = clean + noise * sig
+        if self.clip:
+            out = out.clamp(0, 1)
+        if self.clip8_share > 0:
+            pick = (torch.rand(n, generator=gen) < self.clip8_share).view(n, 1, 1, 1).to(clean.device)
+            out = torch.where(pick, clip_round8(out), out)
+        return out, sig.expand(n, 1, *clean.shape[2:]).contiguous()
+
+    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+        return self.sample(clean, gen)[0]
 
 
 @dataclass(frozen=True)
@@ -58,12 +89,18 @@ class PoissonGaussian:
     b: float = 0.0004
     clip: bool = False
 
-    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+    def sample(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(noisy, sigma)``: the noisy batch and the true per-pixel standard deviation
+        ``sqrt(a·x + b)`` of its gray level ``(N, 1, H, W)`` (channel mean of x), value units."""
         std = torch.sqrt((self.a * clean.clamp(min=0) + self.b).clamp(min=0))
         noise = torch.randn(clean.shape, generator=gen, dtype=clean.dtype, device=clean.device)
         out = clean + std * noise
-        return out.clamp(0, 1) if self.clip else out
+        out = out.clamp(0, 1) if self.clip else out
+        return out, torch.sqrt((self.a * clean.clamp(min=0).mean(1, keepdim=True) + self.b).clamp(min=0))
+
+    def __call__(self, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``clean``: ``(N, C, H, W)`` float32 in [0, 1]; returns the noisy batch, same shape."""
+        return self.sample(clean, gen)[0]
 
 
 NoiseModel = AWGN | BlindAWGN | PoissonGaussian
@@ -75,12 +112,15 @@ def make_noise(
     a: float = 0.01,
     b: float = 0.0004,
     clip: bool = False,
+    zero_share: float = 0.0,
+    clip8_share: float = 0.0,
 ) -> NoiseModel:
     """Build a noise model from config values.
 
     Args:
         kind: ``"awgn"`` (needs one ``sigma``), ``"awgn_blind"`` (``sigma`` = ``[min, max]``, default 0-55),
-            or ``"poisson_gaussian"`` (``a``, ``b``).
+            or ``"poisson_gaussian"`` (``a``, ``b``). ``zero_share`` and ``clip8_share`` (shares of the batch in
+            [0, 1]) apply to ``awgn_blind``: see :class:`BlindAWGN`.
 
     Raises:
         ValueError: unknown kind or malformed sigma.
@@ -95,7 +135,10 @@ def make_noise(
             raise ValueError(
                 f"noise kind 'awgn_blind' needs sigma [min, max] with 0 <= min <= max, got {sigma!r}"
             )
-        return BlindAWGN(float(lo), float(hi), clip)
+        for key, share in (("zero_share", zero_share), ("clip8_share", clip8_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"noise.{key}={share} must be a share in [0, 1]")
+        return BlindAWGN(float(lo), float(hi), clip, float(zero_share), float(clip8_share))
     if kind == "poisson_gaussian":
         return PoissonGaussian(a, b, clip)
     raise ValueError(f"unknown noise kind {kind!r}; use awgn, awgn_blind or poisson_gaussian")
@@ -106,5 +149,6 @@ def noise_label(model: NoiseModel) -> str:
     if isinstance(model, AWGN):
         return f"awgn:{model.sigma:g}"
     if isinstance(model, BlindAWGN):
-        return f"awgn:{model.sigma_min:g}-{model.sigma_max:g}"
+        extra = f",clip8={model.clip8_share:g}" if model.clip8_share else ""
+        return f"awgn:{model.sigma_min:g}-{model.sigma_max:g}{extra}"
     return f"pg:a={model.a:g},b={model.b:g}"

@@ -5,7 +5,7 @@ the details each leaves open.
 """
 
 from ..runtime.contract import ModelCfg
-from . import memnet, rednet, slim  # noqa: F401  (registers the variants)
+from . import memnet, rednet, slim, unet  # noqa: F401  (registers the variants)
 from .pretrained import (
     load_pretrained,
     load_weights,

@@ -130,7 +130,8 @@ def count_macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, cfg.in_channels, size, size))
+            x = torch.zeros(1, cfg.in_channels, size, size)
+            model(x, torch.zeros(1, 1, size, size)) if cfg.noise_level_input else model(x)
     finally:
         for h in handles:
             h.remove()

@@ -55,6 +55,7 @@ class SlimRED(nn.Module):
         in_channels: int = 1,
         arch: str = "slim",
         noise: str = "untrained",
+        noise_level_input: bool = False,
     ) -> None:
         super().__init__()
         if depth < 3:
@@ -65,6 +66,13 @@ class SlimRED(nn.Module):
         self.unshuffle = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
         self.shuffle = nn.PixelShuffle(unshuffle) if unshuffle > 1 else nn.Identity()
         self.head = nn.Conv2d(s2, features, 3, padding=1)
+        # Noise-level input (FFDNet, Zhang et al., IEEE TIP 2018, Sec. III-B: the σ map enters the first conv at
+        # the downsampled resolution, concatenated with the sub-images). A conv on a concatenation equals the
+        # sum of a conv per part, so the σ map has its own bias-free conv added to ``head``: export can still
+        # fold the unshuffle into ``head`` alone, and a zero-initialised ``sigma_head`` turns a blind model into
+        # an equal conditioned one (the warm start of the ``_nl`` variants).
+        self.sigma_pool = nn.AvgPool2d(unshuffle) if noise_level_input and unshuffle > 1 else nn.Identity()
+        self.sigma_head = nn.Conv2d(1, features, 3, padding=1, bias=False) if noise_level_input else None
         self.body = nn.ModuleList(nn.Conv2d(features, features, 3, padding=1) for _ in range(depth - 2))
         self.tail = nn.Conv2d(features, s2, 3, padding=1)
         self.relu = nn.ReLU(inplace=True)
@@ -80,10 +88,18 @@ class SlimRED(nn.Module):
             residual=True,
             receptive_field=unshuffle * (2 * depth + 1),
             noise=noise,
+            noise_level_input=noise_level_input,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.relu(self.head(self.unshuffle(x)))
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``(N, C, H, W)`` float32; ``sigma`` (conditioned variants only): ``(N, 1, H, W)`` float32, the
+        noise standard deviation per pixel in value units (σ/255). Returns ``(N, C, H, W)``."""
+        h = self.head(self.unshuffle(x))
+        if self.sigma_head is not None:
+            if sigma is None:
+                raise ValueError(f"{self.cfg.arch} takes a noise-level map: call model(x, sigma)")
+            h = h + self.sigma_head(self.sigma_pool(sigma))
+        h = self.relu(h)
         keep = set(self._skip_from.values())
         saved: dict[int, torch.Tensor] = {}
         for i, conv in enumerate(self.body):
@@ -157,6 +173,41 @@ def rednet6_slim32_u4(in_channels: int = 1, features: int = 32, noise: str = "un
     return SlimRED(6, features, 4, in_channels, arch="rednet6_slim32_u4", noise=noise)
 
 
+@register_model
+def rednet18_slim64_u2_nl(in_channels: int = 1, features: int = 64, noise: str = "untrained") -> SlimRED:
+    """``rednet18_slim64_u2`` told the noise level: the FFDNet-cost model (about 148k MACs/pixel, 14 % of RED30).
+
+    FFDNet's recipe (Zhang et al., IEEE TIP 2018, Sec. III: x2 sub-images plus a σ map at half resolution, a
+    stack of 3x3 convs of 64 features) on the RED-style stack of :class:`SlimRED` (symmetric skips, Mao et al.
+    2016). Inputs ``noisy`` ``(N, C, H, W)`` and ``sigma`` ``(N, 1, H, W)`` (σ/255 per pixel), even H and W.
+    """
+    return SlimRED(18, features, 2, in_channels, arch="rednet18_slim64_u2_nl", noise=noise, noise_level_input=True)
+
+
+def add_noise_level_input(model: SlimRED, arch: str) -> SlimRED:
+    """A noise-level-conditioned copy of a blind :class:`SlimRED` that computes exactly what ``model`` computes.
+
+    The new ``sigma_head`` starts at zero, so the copy ignores the σ map until it is trained: a warm start that
+    keeps everything the blind model learned (the blind model's σ-agnostic features are a good first layer for
+    the conditioned one, as FFDNet's own single network covers all σ).
+
+    Raises:
+        ValueError: ``model`` already takes a noise level.
+    """
+    if model.sigma_head is not None:
+        raise ValueError(f"{model.cfg.arch} already takes a noise-level input")
+    f = model.head.out_channels
+    s = model.unshuffle.downscale_factor if isinstance(model.unshuffle, nn.PixelUnshuffle) else 1
+    c = model.head.in_channels // (s * s)
+    new = SlimRED(len(model.body) + 2, f, s, c, arch=arch, noise=model.cfg.noise, noise_level_input=True)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or missing != ["sigma_head.weight"]:
+        raise ValueError(f"state mismatch: missing {missing}, unexpected {unexpected}")
+    assert new.sigma_head is not None
+    nn.init.zeros_(new.sigma_head.weight)
+    return new
+
+
 def drop_middle_layers(model: SlimRED, depth: int, arch: str) -> SlimRED:
     """A shallower SlimRED initialised from ``model`` by removing its innermost body layers.
 
@@ -184,7 +235,7 @@ def drop_middle_layers(model: SlimRED, depth: int, arch: str) -> SlimRED:
     f = model.head.out_channels
     s = model.unshuffle.downscale_factor if isinstance(model.unshuffle, nn.PixelUnshuffle) else 1
     c = model.head.in_channels // (s * s)
-    new = SlimRED(depth, f, s, c, arch=arch, noise=model.cfg.noise)
+    new = SlimRED(depth, f, s, c, arch=arch, noise=model.cfg.noise, noise_level_input=model.cfg.noise_level_input)
     front = n // 2
     keep = list(range(front)) + list(range(old_n - (n - front), old_n))  # new body index -> old body index
     for dst, src in new._skip_from.items():
@@ -194,6 +245,8 @@ def drop_middle_layers(model: SlimRED, depth: int, arch: str) -> SlimRED:
                 "which the source model does not join"
             )
     new.head.load_state_dict(model.head.state_dict())
+    if model.sigma_head is not None and new.sigma_head is not None:
+        new.sigma_head.load_state_dict(model.sigma_head.state_dict())
     new.tail.load_state_dict(model.tail.state_dict())
     for i, j in enumerate(keep):
         new.body[i].load_state_dict(model.body[j].state_dict())

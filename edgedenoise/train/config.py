@@ -33,13 +33,20 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Noise added on the fly: ``awgn`` (sigma: σ), ``awgn_blind`` (sigma: [min, max]), ``poisson_gaussian``."""
+    """Noise added on the fly: ``awgn`` (sigma: σ), ``awgn_blind`` (sigma: [min, max]), ``poisson_gaussian``.
+
+    With ``awgn_blind``, ``zero_share`` of the images stay clean (σ = 0) and ``clip8_share`` are clipped and
+    rounded to 8 bits as a noisy file is (:class:`edgedenoise.data.noise.BlindAWGN`). A model with a
+    noise-level input is given the σ map of the noise drawn (the nominal σ for the 8-bit images).
+    """
 
     kind: str = "awgn_blind"
     sigma: Any = field(default_factory=lambda: [0.0, 55.0])
     a: float = 0.01
     b: float = 0.0004
     clip: bool = False
+    zero_share: float = 0.0
+    clip8_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ class Validator:
     """
 
     def __init__(self, images: list[np.ndarray], sigma: float, size_multiple: int = 1) -> None:
+        self.sigma = sigma
         self.clean, self.noisy = [], []
         for i, im in enumerate(images):
             h = im.shape[1] - im.shape[1] % size_multiple
@@ -120,8 +121,14 @@ class Validator:
         if fake_quant is not None:
             fake_quant.observe(False)
         scores = []
+        takes_sigma = model_cfg(model).noise_level_input
         for c, n in zip(self.clean, self.noisy, strict=True):
-            out = model(torch.from_numpy(n)[None].to(device)).float().cpu().numpy()[0]
+            x = torch.from_numpy(n)[None].to(device)
+            if takes_sigma:
+                out = model(x, torch.full_like(x[:, :1], self.sigma / 255.0))
+            else:
+                out = model(x)
+            out = out.float().cpu().numpy()[0]
             scores.append(psnr(quantize8(out), quantize8(c)))
         model.train(was)
         if fake_quant is not None:
@@ -130,13 +137,19 @@ class Validator:
 
 
 def _loss(
-    net: nn.Module, core: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, alpha: float
+    net: nn.Module,
+    core: nn.Module,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    alpha: float,
+    sigma: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if alpha < 1.0 and hasattr(core, "forward_all"):
         out, preds = net(noisy, return_all=True)  # through DDP's forward, so gradients are synchronised
         aux = sum(nn.functional.mse_loss(p, clean) for p in preds) / len(preds)
         return alpha * nn.functional.mse_loss(out, clean) + (1 - alpha) * aux
-    return nn.functional.mse_loss(net(noisy), clean)
+    out = net(noisy) if sigma is None else net(noisy, sigma)
+    return nn.functional.mse_loss(out, clean)
 
 
 def _warm_start(model: nn.Module, path: str) -> None:
@@ -148,8 +161,15 @@ def _warm_start(model: nn.Module, path: str) -> None:
     from ..evaluate import load_torch_model
 
     src = load_torch_model(path)
+    state = src.state_dict()
+    sigma_head = getattr(model, "sigma_head", None)
+    if model_cfg(model).noise_level_input and not model_cfg(src).noise_level_input and sigma_head is not None:
+        # a blind model's weights start its noise-level-conditioned twin: the σ-map conv starts at zero, so the
+        # first forward pass is exactly the blind model's (edgedenoise.models.slim.add_noise_level_input)
+        torch.nn.init.zeros_(sigma_head.weight)
+        state = {**state, "sigma_head.weight": sigma_head.weight.detach().clone()}
     try:
-        model.load_state_dict(src.state_dict(), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"init_weights {path!r} does not fit model {model_cfg(model).arch!r}: {first}") from exc
@@ -203,7 +223,18 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick the fastest conv algorithms
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.out_dir)
-    noise = make_noise(cfg.noise.kind, cfg.noise.sigma, cfg.noise.a, cfg.noise.b, cfg.noise.clip)
+    try:
+        noise = make_noise(
+            cfg.noise.kind,
+            cfg.noise.sigma,
+            cfg.noise.a,
+            cfg.noise.b,
+            cfg.noise.clip,
+            cfg.noise.zero_share,
+            cfg.noise.clip8_share,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     overrides = dict(cfg.model_overrides)
     if overrides.setdefault("in_channels", cfg.data.in_channels) != cfg.data.in_channels:
         raise ConfigError(
@@ -371,14 +402,18 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         for g in opt.param_groups:
             g["lr"] = lr
         clean = sampler.batch(cfg.data.batch_size)
-        noisy = noise(clean, gen)
+        noisy, sigma_map = noise.sample(clean, gen)
         clean = clean.to(device, non_blocking=True).contiguous(memory_format=fmt)
         noisy = noisy.to(device, non_blocking=True).contiguous(memory_format=fmt)
+        sigma_in = (
+            sigma_map.to(device, non_blocking=True).contiguous(memory_format=fmt) if mcfg.noise_level_input else None
+        )
         if teacher is not None:  # distillation: one MSE against the blend of clean and teacher (DistillConfig)
             with torch.no_grad():
-                clean = torch.lerp(clean, teacher(noisy).float(), cfg.distill.weight)
+                t_out = teacher(noisy) if not model_cfg(teacher).noise_level_input else teacher(noisy, sigma_map.to(device))
+                clean = torch.lerp(clean, t_out.float(), cfg.distill.weight)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss = _loss(net, model, noisy, clean, cfg.multi_supervision)
+            loss = _loss(net, model, noisy, clean, cfg.multi_supervision, sigma_in)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if o.grad_clip > 0:
