@@ -21,6 +21,7 @@ from .runtime.bench import (
     BenchRow,
     bench_input,
     check_sizes,
+    padded_size,
     machine_info,
     make_row,
     matmul_ceiling,
@@ -123,8 +124,9 @@ def _bench_module(
     with torch_threads(threads), torch.inference_mode():
         label = f"torch {torch.__version__} eager, cpu, {torch.get_num_threads()} threads"
         for h, w in sizes:
-            x = torch.from_numpy(bench_input(batch, cfg.in_channels, h, w))
-            timing = time_runs(functools.partial(module, x), warmup=warmup, iters=iters, max_seconds=max_seconds)
+            x = torch.from_numpy(bench_input(batch, cfg.in_channels, *padded_size(h, w, cfg.size_multiple)))
+            args = (x, torch.full_like(x[:, :1], 25.0 / 255.0)) if cfg.noise_level_input else (x,)
+            timing = time_runs(functools.partial(module, *args), warmup=warmup, iters=iters, max_seconds=max_seconds)
             rows.append(
                 make_row(
                     timing,

@@ -70,7 +70,7 @@ class InputSpec:
         min_hw: smallest ``(H, W)`` (an engine profile's minimum or a static shape; ``(1, 1)`` otherwise).
         max_hw: largest ``(H, W)`` (an engine profile's maximum or a static shape), None if unbounded.
         max_batch: largest N, None if unbounded.
-        noise_level: the model has the optional ``noise_level`` input (see :mod:`.contract`).
+        noise_level: the model has the ``sigma`` input, a per-pixel noise map (see :mod:`.contract`).
     """
 
     channels: int
@@ -142,7 +142,8 @@ class Backend(abc.ABC):
 
         Args:
             batch: ``(N, C, H, W)`` float32, C = ``input_spec.channels``, H/W within the spec's limits.
-            noise_level: ``(N, 1, 1, 1)`` float32, only for models with ``input_spec.noise_level``.
+            noise_level: ``(N, 1, H, W)`` float32, the per-pixel noise standard deviation in value units (σ/255),
+                only for models with ``input_spec.noise_level``.
 
         Returns:
             ``(N, C, H, W)`` float32: the model's output, not clipped.

@@ -621,6 +621,13 @@ def read_onnx_contract(path: str | Path) -> ArtifactContract:
     return ArtifactContract.from_metadata(sess.get_modelmeta().custom_metadata_map, Path(path).name)
 
 
+def padded_size(height: int, width: int, size_multiple: int) -> tuple[int, int]:
+    """``(H, W)`` rounded up to multiples of ``size_multiple``: what the Denoiser runs for a frame of that size
+    (it pads by reflection and crops back), so what a benchmark at that frame size times."""
+    m = size_multiple
+    return -(-height // m) * m, -(-width // m) * m
+
+
 def check_sizes(
     sizes: Sequence[tuple[int, int]],
     size_multiple: int,
@@ -628,22 +635,17 @@ def check_sizes(
     min_hw: tuple[int, int] = (1, 1),
     max_hw: tuple[int, int] | None = None,
 ) -> None:
-    """Refuse sizes the model cannot take as they are (the benchmark does not pad).
+    """Refuse sizes the model cannot take once padded to ``size_multiple`` (see :func:`padded_size`).
 
     Raises:
-        InvalidInputError: H or W not a multiple of ``size_multiple``, or outside ``[min_hw, max_hw]``.
+        InvalidInputError: the padded H or W outside ``[min_hw, max_hw]``.
     """
-    m = size_multiple
-    for h, w in sizes:
-        if h % m or w % m:
-            near = f"{(w + m - 1) // m * m}x{(h + m - 1) // m * m}"
-            raise InvalidInputError(
-                f"size {w}x{h} does not fit {what}: width and height must be multiples of {m}; use e.g. {near}"
-            )
+    for h0, w0 in sizes:
+        h, w = padded_size(h0, w0, size_multiple)
         if h < min_hw[0] or w < min_hw[1] or (max_hw is not None and (h > max_hw[0] or w > max_hw[1])):
             top = f"{max_hw[1]}x{max_hw[0]}" if max_hw else "unbounded"
             raise InvalidInputError(
-                f"size {w}x{h} is outside what {what} takes ({min_hw[1]}x{min_hw[0]} to {top}); pick a size inside it"
+                f"size {w0}x{h0} is outside what {what} takes ({min_hw[1]}x{min_hw[0]} to {top}); pick a size inside it"
             )
 
 
@@ -702,7 +704,8 @@ def bench_artifact(
     Args:
         target: from :func:`resolve_targets`.
         backend: a :class:`~.backend.BackendKind` value; the backend really used is recorded.
-        sizes: ``(H, W)`` pairs; each must fit the model's ``size_multiple`` and the backend's limits.
+        sizes: ``(H, W)`` frame sizes; the timed input is padded up to the model's ``size_multiple`` as the
+            Denoiser pads a frame (:func:`padded_size`), and must then fit the backend's limits.
         batch: images per run (N >= 1).
         warmup, iters, max_seconds: see :func:`time_runs`.
         threads: ONNX Runtime intra-op threads (0: its default).
@@ -730,8 +733,8 @@ def bench_artifact(
         providers = tuple(info.node_providers) or tuple(info.providers)
         rows = []
         for h, w in sizes:
-            x = bench_input(batch, spec.channels, h, w)
-            noise = np.full((batch, 1, 1, 1), 25.0 / 255.0, np.float32) if spec.noise_level else None
+            x = bench_input(batch, spec.channels, *padded_size(h, w, contract.cfg.size_multiple))
+            noise = np.full((batch, 1, *x.shape[2:]), 25.0 / 255.0, np.float32) if spec.noise_level else None
             timing = time_runs(functools.partial(be.run, x, noise), warmup=warmup, iters=iters, max_seconds=max_seconds)
             rows.append(
                 make_row(
@@ -870,6 +873,7 @@ __all__ = [
     "bench_input",
     "bench_models",
     "check_sizes",
+    "padded_size",
     "current_rss_bytes",
     "machine_info",
     "make_row",

@@ -18,6 +18,11 @@ artifact, and turns any numpy image into what the model takes and back:
   profile's minimum, and cropped back exactly; 1x1 and 2x2 images work (numpy's reflect pad repeats a single
   pixel). Images larger than the tile (by default an engine's profile maximum, else
   :data:`DEFAULT_TILE`) are tiled with an overlap of at least the receptive field and blended (:mod:`.tiling`).
+* **Noise level** (models with ``ModelCfg.noise_level_input``): the model is told σ per pixel. Give it on the
+  0-255 scale (the field's convention for any bit depth) as one number (AWGN), an ``(H, W)`` map (signal-dependent
+  noise), or ``"auto"``: estimated per image from the image itself (:func:`~.noise_level.estimate_sigma`).
+  Without a σ, such a model runs on ``"auto"``; :meth:`Denoiser.resolve_sigma` tells what an image gets. Blind
+  models refuse a σ.
 * **NaN/Inf** in float input: rejected with :class:`InvalidInputError` by default (``NonFinite.RAISE``), or
   replaced (``NonFinite.REPLACE``: NaN and -Inf -> range low, +Inf -> range high). A model *output* with NaN/Inf
   (e.g. an FP16 overflow) always raises :class:`InferenceError`: a black frame is never returned silently.
@@ -44,6 +49,7 @@ import numpy as np
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ModelCfg
 from .errors import InferenceError, InvalidInputError
+from .noise_level import estimate_sigma, sigma_map_from
 from .tiling import DEFAULT_BLEND, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
@@ -81,16 +87,21 @@ class Denoiser:
         color: :class:`ColorMode` for gray models on colour images.
         nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
         threads: ONNX Runtime intra-op threads (None: its default).
+        sigma: the noise level for models that take one, used when a call gives none: σ on the 0-255 scale, an
+            ``(H, W)`` map of it, or ``"auto"`` (the default: estimated per image). Refused by blind models.
 
     Raises:
         ArtifactError, BackendUnavailableError, InvalidInputError: see :func:`~.backend.open_backend`;
-            InvalidInputError also for a tile the model or engine cannot use.
+            InvalidInputError also for a tile the model or engine cannot use, or a σ a blind model is given.
 
     Example::
 
-        with Denoiser("rednet30.int8.onnx") as dn:
+        with Denoiser("rednet30.int8.cpu.onnx") as dn:
             clean = dn(noisy_uint8_hw)          # (H, W) uint8 -> (H, W) uint8
             print(dn.info.summary())
+        with Denoiser("unet3_f32_u4_nl", sigma=25.0) as dn:   # a noise-level-conditioned model
+            clean = dn(noisy_uint8_hw)
+            auto = dn(noisy_uint8_hw, sigma="auto")
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class Denoiser:
         color: str | ColorMode = ColorMode.PER_CHANNEL,
         nonfinite: str | NonFinite = NonFinite.RAISE,
         threads: int | None = None,
+        sigma: float | str | np.ndarray | None = None,
     ) -> None:
         self.color = _parse_enum(ColorMode, color, "color mode")
         self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
@@ -120,6 +132,12 @@ class Denoiser:
         )
         try:
             self._tile_hw = self._choose_tile(tile)
+            if sigma is not None and not self.takes_noise_level:
+                raise InvalidInputError(
+                    f"{self.info.artifact.name} is a blind model (no noise-level input); do not pass sigma"
+                )
+            self._check_sigma_arg(sigma)
+            self.sigma = sigma if sigma is not None else ("auto" if self.takes_noise_level else None)
         except BaseException:
             self.close()
             raise
@@ -176,14 +194,15 @@ class Denoiser:
         return self._backend
 
     # -- public API ------------------------------------------------------------------------------------------
-    def __call__(self, image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, *, sigma: float | str | np.ndarray | None = None) -> np.ndarray:
         """Denoise one image or a batch.
 
         Args:
             image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(N, H, W, C)`` with C in (1, 3);
                 ``uint8``, ``uint16`` or ``float32`` (in the model's value range; may exceed it by noise), in
                 either byte order; any strides (views, read-only arrays); never modified.
-            sigma: noise level on the 0-255 scale, only for models that take one (:attr:`takes_noise_level`).
+            sigma: only for models that take a noise level (:attr:`takes_noise_level`): σ on the 0-255 scale,
+                an ``(H, W)`` map of it, or ``"auto"``; None uses the Denoiser's ``sigma``.
 
         Returns:
             The denoised image, a new array: same shape and dtype (byte order included); clipped to the value
@@ -191,7 +210,7 @@ class Denoiser:
 
         Raises:
             InvalidInputError: unsupported shape or dtype, empty image, NaN/Inf under ``NonFinite.RAISE``,
-                ``sigma`` missing for a model that needs it or given to one that takes none.
+                ``sigma`` given to a model that takes none, negative, or a map of another shape.
             InferenceError: the backend failed or returned NaN/Inf.
         """
         arr = np.asarray(image)
@@ -205,7 +224,7 @@ class Denoiser:
         nhwc = _as_nhwc(arr)
         lo, hi = self.cfg.value_range
         x = self._to_range(nhwc, lo, hi)
-        y = self._denoise_nhwc(x, sigma)
+        y = self._denoise_nhwc(x, self._sigma_maps(x, sigma))
         if not np.isfinite(y).all():
             raise InferenceError(
                 f"{self.info.artifact.name} ({self.info.backend}, {self.info.precision}) returned NaN/Inf; "
@@ -216,6 +235,30 @@ class Denoiser:
         return out.reshape(arr.shape).astype(given, copy=False)
 
     denoise = __call__
+
+    def resolve_sigma(
+        self, image: np.ndarray, sigma: float | str | np.ndarray | None = None
+    ) -> float | np.ndarray | None:
+        """The noise level :meth:`__call__` would use for ``image``, on the 0-255 scale.
+
+        Args:
+            image: as for :meth:`__call__` (one image; for a batch, the first).
+            sigma: as for :meth:`__call__`.
+
+        Returns:
+            None for a blind model; a float (``"auto"`` resolved by :func:`~.noise_level.estimate_sigma`, or the
+            number given), or the ``(H, W)`` map given.
+        """
+        arr = np.asarray(image)
+        x = self._to_range(_as_nhwc(arr if arr.dtype in _DTYPES else arr.astype(np.float32)), *self.cfg.value_range)
+        given = self._effective_sigma(sigma)
+        if given is None:
+            return None
+        if isinstance(given, str):
+            return estimate_sigma(x[0], self.cfg.value_range)
+        if np.ndim(given) == 0:
+            return float(given)  # type: ignore[arg-type]
+        return np.asarray(given, dtype=np.float32)
 
     def warmup(self, height: int | None = None, width: int | None = None, channels: int | None = None) -> None:
         """Run once on a zero image so that the first real frame does not pay for allocation and tuning.
@@ -271,44 +314,56 @@ class Denoiser:
         scale = float(np.iinfo(nhwc.dtype).max)
         return (nhwc.astype(np.float32) * np.float32((hi - lo) / scale) + np.float32(lo)).astype(np.float32)
 
-    def _denoise_nhwc(self, x: np.ndarray, sigma: float | None) -> np.ndarray:
-        """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels."""
+    def _check_sigma_arg(self, sigma: object) -> None:
+        if isinstance(sigma, str) and sigma != "auto":
+            raise InvalidInputError(f"sigma {sigma!r} is not a number, a map or 'auto'")
+
+    def _effective_sigma(self, sigma: float | str | np.ndarray | None) -> float | str | np.ndarray | None:
+        spec = self._live.input_spec
+        if sigma is not None and not spec.noise_level:
+            raise InvalidInputError(f"{self.info.artifact.name} has no noise-level input; do not pass sigma")
+        self._check_sigma_arg(sigma)
+        return sigma if sigma is not None else self.sigma
+
+    def _sigma_maps(self, x: np.ndarray, sigma: float | str | np.ndarray | None) -> np.ndarray | None:
+        """``(N, 1, H, W)`` float32 σ maps in value units for the ``(N, H, W, C)`` images ``x``, or None."""
+        given = self._effective_sigma(sigma)
+        if given is None:
+            return None
+        n, h, w, _ = x.shape
+        rng = self.cfg.value_range
+        maps = np.empty((n, 1, h, w), np.float32)
+        for i in range(n):
+            value = estimate_sigma(x[i], rng) if isinstance(given, str) else given
+            maps[i, 0] = sigma_map_from(value, (h, w), rng)
+        return maps
+
+    def _denoise_nhwc(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
+        """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels;
+        ``smap``: ``(N, 1, H, W)`` σ maps (value units) for a conditioned model, else None."""
         n, h, w, c = x.shape
         mc = self.cfg.in_channels
         if c == mc:
-            return _nchw_to_nhwc(self._run_nchw(_nhwc_to_nchw(x), sigma, n))
+            return _nchw_to_nhwc(self._run_nchw(_nhwc_to_nchw(x), smap))
         if mc == 1 and self.color is ColorMode.PER_CHANNEL:  # (N, H, W, 3) -> (3N, 1, H, W)
             planes = x.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
-            y = self._run_nchw(np.ascontiguousarray(planes), sigma, n, repeat=c)
+            y = self._run_nchw(np.ascontiguousarray(planes), None if smap is None else np.repeat(smap, c, axis=0))
             return y.reshape(n, c, h, w).transpose(0, 2, 3, 1)
         if mc == 1:  # luma: denoise Y, add the change to every channel
             luma = x @ LUMA_WEIGHTS  # (N, H, W)
-            y = self._run_nchw(np.ascontiguousarray(luma[:, None]), sigma, n)[:, 0]
+            y = self._run_nchw(np.ascontiguousarray(luma[:, None]), smap)[:, 0]
             return x + (y - luma)[..., None]
         # colour model, gray image: repeat into RGB, return the mean of the output channels
         rgb = np.repeat(_nhwc_to_nchw(x), 3, axis=1)
-        return self._run_nchw(rgb, sigma, n).mean(axis=1)[..., None]
+        return self._run_nchw(rgb, smap).mean(axis=1)[..., None]
 
-    def _noise_array(self, sigma: float | None, n: int) -> np.ndarray | None:
-        spec = self._live.input_spec
-        if sigma is None:
-            if spec.noise_level:
-                raise InvalidInputError(
-                    f"{self.info.artifact.name} takes a noise level; pass sigma= (0-255 scale, e.g. 25)"
-                )
-            return None
-        if not spec.noise_level:
-            raise InvalidInputError(f"{self.info.artifact.name} has no noise-level input; do not pass sigma")
-        if not np.isfinite(sigma) or sigma < 0:
-            raise InvalidInputError(f"sigma must be a finite number >= 0 (0-255 scale), got {sigma}")
-        lo, hi = self.cfg.value_range
-        return np.full((n, 1, 1, 1), sigma / 255.0 * (hi - lo), np.float32)
+    def _run_nchw(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
+        """``(B, C, H, W)`` float32 -> same: pad, tile if needed, run in batches the backend accepts, crop.
 
-    def _run_nchw(self, x: np.ndarray, sigma: float | None, images: int, repeat: int = 1) -> np.ndarray:
-        """``(B, C, H, W)`` float32 -> same: pad, tile if needed, run in batches the backend accepts, crop."""
-        noise = self._noise_array(sigma, images)
-        if noise is not None and repeat > 1:
-            noise = np.repeat(noise, repeat, axis=0)
+        A σ map ``(B, 1, H, W)`` travels as one more channel through padding and tiling, so every tile gets its
+        own part of it; :meth:`_run_batches` splits it off again."""
+        if smap is not None:
+            x = np.concatenate([x, smap], axis=1)
         b, c, h, w = x.shape
         spec = self._live.input_spec
         m = self.cfg.size_multiple
@@ -318,15 +373,21 @@ class Denoiser:
             x = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode="reflect")
         tile = self._tile_hw
         if tile is None or (ph <= tile[0] and pw <= tile[1]):
-            y = self._run_batches(x, noise)
+            y = self._run_batches(x)
         else:
-            y = self._run_tiled(x, noise, tile)
+            y = self._run_tiled(x, tile)
         return y[:, :, :h, :w]
 
-    def _run_batches(self, x: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    def _run_batches(self, xs: np.ndarray) -> np.ndarray:
         """Run ``(B, C, h, w)`` in chunks: at most the backend's batch limit, and at most one tile's pixels
-        per run (so the three planes of a colour image or a batch of frames cost no more memory than a tile)."""
+        per run (so the three planes of a colour image or a batch of frames cost no more memory than a tile).
+        For a conditioned model the last channel of ``xs`` is the σ map."""
         backend = self._live
+        if backend.input_spec.noise_level:
+            x, noise = xs[:, :-1], xs[:, -1:]
+            x, noise = np.ascontiguousarray(x), np.ascontiguousarray(noise)
+        else:
+            x, noise = xs, None
         budget = self._tile_hw[0] * self._tile_hw[1] if self._tile_hw else None
         by_pixels = max(1, budget // (x.shape[2] * x.shape[3])) if budget else x.shape[0]
         limit = min(backend.input_spec.max_batch or x.shape[0], by_pixels)
@@ -342,16 +403,17 @@ class Denoiser:
             raise InferenceError(f"{self.info.artifact.name} returned shape {out.shape} for input {x.shape}")
         return out
 
-    def _run_tiled(self, x: np.ndarray, noise: np.ndarray | None, tile: tuple[int, int]) -> np.ndarray:
+    def _run_tiled(self, x: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
         _, _, h, w = x.shape
         cfg = self.cfg
         spec = self._live.input_spec
         plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend, spec.min_hw)
-        acc = np.zeros(x.shape, np.float32)
+        out_c = x.shape[1] - (1 if self._live.input_spec.noise_level else 0)
+        acc = np.zeros((x.shape[0], out_c, h, w), np.float32)
         norm = np.zeros((h, w), np.float32)
         for r0, r1 in plan.rows:
             for c0, c1 in plan.cols:
-                y = self._run_batches(np.ascontiguousarray(x[:, :, r0:r1, c0:c1]), noise)
+                y = self._run_batches(np.ascontiguousarray(x[:, :, r0:r1, c0:c1]))
                 wgt = blend_weights(plan, (r0, r1), (c0, c1), h, w)
                 acc[:, :, r0:r1, c0:c1] += y * wgt
                 norm[r0:r1, c0:c1] += wgt

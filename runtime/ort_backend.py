@@ -29,7 +29,7 @@ import numpy as np
 
 from .artifact import ArtifactContract
 from .backend import Backend, BackendKind, InputSpec
-from .contract import INPUT_NAME, NOISE_LEVEL_NAME, OUTPUT_NAME
+from .contract import INPUT_NAME, SIGMA_NAME, OUTPUT_NAME
 from .errors import ArtifactError, BackendUnavailableError, InferenceError, InvalidInputError
 from .onnx_scan import check_external_data
 from .optional import onnxruntime_module
@@ -205,7 +205,7 @@ class OrtBackend(Backend):
 
     @staticmethod
     def _trt_options(contract: ArtifactContract, device: int, max_tile: int) -> dict[str, Any]:
-        c, m = contract.cfg.in_channels, contract.cfg.size_multiple
+        m = contract.cfg.size_multiple
         cache = _cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         return {
@@ -214,20 +214,20 @@ class OrtBackend(Backend):
             "trt_engine_cache_path": str(cache),
             "trt_fp16_enable": contract.precision == "fp16",
             "trt_int8_enable": contract.precision == "int8",
-            "trt_profile_min_shapes": f"{INPUT_NAME}:1x{c}x{m}x{m}",
-            "trt_profile_opt_shapes": f"{INPUT_NAME}:1x{c}x{max_tile}x{max_tile}",
-            "trt_profile_max_shapes": f"{INPUT_NAME}:1x{c}x{max_tile}x{max_tile}",
+            "trt_profile_min_shapes": _profile_shapes(contract, m),
+            "trt_profile_opt_shapes": _profile_shapes(contract, max_tile),
+            "trt_profile_max_shapes": _profile_shapes(contract, max_tile),
         }
 
     def _spec(self, session: Any, kind: BackendKind, max_tile: int) -> InputSpec:
         name = self.path.name
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name for o in session.get_outputs()}
-        extra = set(inputs) - {INPUT_NAME, NOISE_LEVEL_NAME}
+        extra = set(inputs) - {INPUT_NAME, SIGMA_NAME}
         if INPUT_NAME not in inputs or extra or OUTPUT_NAME not in outputs:
             raise ArtifactError(
                 f"{name}: inputs {sorted(inputs)} / outputs {sorted(outputs)} do not follow the contract "
-                f"(input {INPUT_NAME!r}, optional {NOISE_LEVEL_NAME!r}, output {OUTPUT_NAME!r}); re-export the model"
+                f"(input {INPUT_NAME!r}, optional {SIGMA_NAME!r}, output {OUTPUT_NAME!r}); re-export the model"
             )
         x = inputs[INPUT_NAME]
         if len(x.shape) != 4:
@@ -251,7 +251,7 @@ class OrtBackend(Backend):
             min_hw=min_hw,
             max_hw=max_hw,
             max_batch=n if n is not None else (1 if kind is BackendKind.ORT_TENSORRT else None),
-            noise_level=NOISE_LEVEL_NAME in inputs,
+            noise_level=SIGMA_NAME in inputs,
         )
 
     def _profiled_warmup(self) -> dict[str, int]:
@@ -262,7 +262,7 @@ class OrtBackend(Backend):
         h, w = (max(side, spec.min_hw[0]), max(side, spec.min_hw[1]))
         if spec.max_hw is not None:
             h, w = min(h, spec.max_hw[0]), min(w, spec.max_hw[1])
-        noise = np.zeros((1, 1, 1, 1), np.float32) if spec.noise_level else None
+        noise = np.zeros((1, 1, h, w), np.float32) if spec.noise_level else None
         try:
             self.run(np.zeros((1, spec.channels, h, w), np.float32), noise)
         finally:
@@ -291,7 +291,7 @@ class OrtBackend(Backend):
         if spec.noise_level:
             if noise_level is None:
                 raise InvalidInputError(f"{self.path.name} takes a noise level; pass sigma=...")
-            feeds[NOISE_LEVEL_NAME] = np.ascontiguousarray(noise_level, dtype=spec.dtype)
+            feeds[SIGMA_NAME] = np.ascontiguousarray(noise_level, dtype=spec.dtype)
         elif noise_level is not None:
             raise InvalidInputError(f"{self.path.name} has no noise-level input; do not pass sigma")
         try:
@@ -309,3 +309,12 @@ class OrtBackend(Backend):
     def provider_options(self) -> Mapping[str, Any]:
         """ONNX Runtime's effective options per provider (``session.get_provider_options()``)."""
         return dict(self._session.get_provider_options()) if self._session is not None else {}
+
+
+def _profile_shapes(contract: ArtifactContract, side: int) -> str:
+    """The ORT TensorRT provider's shape string for one profile point: every input at batch 1 and ``side``."""
+    cfg = contract.cfg
+    shapes = f"{INPUT_NAME}:1x{cfg.in_channels}x{side}x{side}"
+    if cfg.noise_level_input:
+        shapes += f",{SIGMA_NAME}:1x1x{side}x{side}"
+    return shapes

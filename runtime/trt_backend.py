@@ -28,7 +28,7 @@ import numpy as np
 
 from .artifact import ArtifactContract
 from .backend import BackendKind, InputSpec, SerializedBackend
-from .contract import INPUT_NAME, NOISE_LEVEL_NAME, OUTPUT_NAME
+from .contract import INPUT_NAME, SIGMA_NAME, OUTPUT_NAME
 from .engine_meta import EngineMeta, read_sidecar, runtime_mismatches
 from .errors import ArtifactError, BackendUnavailableError, InferenceError, InvalidInputError
 from .optional import require_cuda_runtime, require_tensorrt
@@ -144,7 +144,7 @@ class TensorRTBackend(SerializedBackend):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
-        ok_inputs = {INPUT_NAME, NOISE_LEVEL_NAME}
+        ok_inputs = {INPUT_NAME, SIGMA_NAME}
         if (
             INPUT_NAME not in inputs
             or not set(inputs) <= ok_inputs
@@ -175,7 +175,7 @@ class TensorRTBackend(SerializedBackend):
             min_hw=(lo[2], lo[3]),
             max_hw=(hi[2], hi[3]),
             max_batch=hi[0],
-            noise_level=NOISE_LEVEL_NAME in self._inputs,
+            noise_level=SIGMA_NAME in self._inputs,
         )
 
     def run(self, batch: np.ndarray, noise_level: np.ndarray | None = None) -> np.ndarray:
@@ -191,7 +191,7 @@ class TensorRTBackend(SerializedBackend):
         if self.input_spec.noise_level:
             if noise_level is None:
                 raise InvalidInputError(f"{self.path.name} takes a noise level; pass sigma=...")
-            feeds[NOISE_LEVEL_NAME] = noise_level
+            feeds[SIGMA_NAME] = noise_level
         elif noise_level is not None:
             raise InvalidInputError(f"{self.path.name} has no noise-level input; do not pass sigma")
         cudart = self._cudart

@@ -79,7 +79,7 @@ def graph_onnx(kind: str, cfg_json: str | None = None) -> Path:
     """A hand-built ONNX graph with the contract's I/O names.
 
     Args:
-        kind: ``"sub_noise"`` (``denoised = noisy - noise_level``, with the optional noise-level input),
+        kind: ``"sub_noise"`` (``denoised = noisy - sigma``, with the per-pixel noise-level input ``sigma``),
             ``"div_zero"`` (``denoised = noisy / 0``: Inf/NaN output), ``"identity"``.
         cfg_json: ModelCfg JSON for the metadata; None writes no metadata at all.
     """
@@ -91,8 +91,8 @@ def graph_onnx(kind: str, cfg_json: str | None = None) -> Path:
     inputs = [x]
     inits = []
     if kind == "sub_noise":
-        inputs.append(helper.make_tensor_value_info("noise_level", TensorProto.FLOAT, ["N", 1, 1, 1]))
-        nodes = [helper.make_node("Sub", ["noisy", "noise_level"], ["denoised"])]
+        inputs.append(helper.make_tensor_value_info("sigma", TensorProto.FLOAT, ["N", 1, "H", "W"]))
+        nodes = [helper.make_node("Sub", ["noisy", "sigma"], ["denoised"])]
     elif kind == "div_zero":
         inits.append(helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]))
         nodes = [helper.make_node("Div", ["noisy", "zero"], ["denoised"])]

@@ -139,11 +139,27 @@ def test_noise_level_input() -> None:
         assert d.takes_noise_level
         x = np.full((2, 6, 5, 1), 0.5, np.float32)
         np.testing.assert_allclose(d(x, sigma=25.5), np.full_like(x, 0.4), atol=1e-6)
-        with pytest.raises(InvalidInputError, match="takes a noise level"):
-            d(x)
+        # a flat image has no noise: "auto" (the default) estimates 0 and the graph subtracts nothing
+        assert d.sigma == "auto" and d.resolve_sigma(x[0]) == 0.0
+        np.testing.assert_allclose(d(x), x, atol=1e-7)
+        # a per-pixel map reaches the model pixel for pixel, through padding and tiling
+        ramp = np.linspace(0, 51, 6 * 5, dtype=np.float32).reshape(6, 5)
+        np.testing.assert_allclose(d(x[0, :, :, 0], sigma=ramp), 0.5 - ramp / 255, atol=1e-6)
+        with pytest.raises(InvalidInputError, match="shape"):
+            d(x[0, :, :, 0], sigma=ramp[:5])
+        with pytest.raises(InvalidInputError, match=">= 0"):
+            d(x, sigma=-1.0)
+        with pytest.raises(InvalidInputError, match="'loud'"):
+            d(x, sigma="loud")
         d.warmup(8, 8)
+    with Denoiser(path, sigma=51.0, tile=4, blend=0) as d:  # tiles of 4x4 over a 9x11 map: every tile its part
+        big = np.linspace(0, 25.5, 9 * 11, dtype=np.float32).reshape(9, 11)
+        np.testing.assert_allclose(d(np.full((9, 11), 0.5, np.float32), sigma=big), 0.5 - big / 255, atol=1e-6)
+        np.testing.assert_allclose(d(np.full((9, 11), 0.5, np.float32)), np.full((9, 11), 0.3), atol=1e-6)
     with Denoiser(tiny_onnx("rednet10")) as d, pytest.raises(InvalidInputError, match="no noise-level input"):
         d(np.zeros((4, 4), np.float32), sigma=25)
+    with pytest.raises(InvalidInputError, match="blind model"):
+        Denoiser(tiny_onnx("rednet10"), sigma="auto")
 
 
 def test_tiled_equals_untiled_on_a_real_image() -> None:

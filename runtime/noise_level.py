@@ -1,0 +1,101 @@
+"""Noise levels for noise-level-conditioned models: estimating σ from an image, and building σ maps.
+
+A conditioned model (``ModelCfg.noise_level_input``) takes, beside the noisy image, a map of the noise standard
+deviation per pixel. Users state σ on the 0-255 scale (the field's convention, whatever the file's bit depth);
+the model takes it in value units (σ / 255 for the value range (0, 1)).
+
+``estimate_sigma`` is the wavelet median-absolute-deviation estimator of Donoho and Johnstone ("Ideal spatial
+adaptation by wavelet shrinkage", Biometrika 1994, Sec. 4.2): the finest diagonal (HH) subband of an orthonormal
+wavelet transform is mostly noise, and for Gaussian noise ``median(|HH|) / 0.6745`` is its standard deviation.
+The wavelet is Daubechies-2, as in scikit-image's ``restoration.estimate_sigma`` (which the tests use as the
+oracle); its two vanishing moments keep smooth gradients out of HH, which Haar's one does not. numpy alone: eight
+strided multiply-adds over the image and one median.
+
+Clipped 8-bit files: pixels at the ends of the range carry less noise than the rest (the excursions are cut),
+so 2x2 blocks with a pixel exactly at 0 or at the top value are left out of the median when enough others remain
+(values beyond the range, as unclipped float noise has, are kept).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+#: median(|N(0, 1)|): the MAD of a standard normal variable (Donoho and Johnstone 1994).
+MAD_TO_SIGMA = 0.6744897501960817
+#: Daubechies-2 analysis high-pass filter (Daubechies, "Ten Lectures on Wavelets", 1992, Table 6.1; unit norm).
+DB2_HIGH = np.array([-0.48296291314469025, 0.836516303737469, -0.22414386804185735, -0.12940952255092145], np.float32)
+
+
+def _dd(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Separable filtering of ``(H, W, C)`` by ``taps`` along H and W at stride 2, valid positions only: the
+    diagonal-detail subband of one level of the 2-D wavelet transform (no boundary extension)."""
+    k = len(taps)
+    h2, w2 = (x.shape[0] - k) // 2 + 1, (x.shape[1] - k) // 2 + 1
+    rows = sum(taps[i] * x[i : i + 2 * h2 - 1 : 2] for i in range(k))
+    return sum(taps[j] * rows[:, j : j + 2 * w2 - 1 : 2] for j in range(k))
+
+
+def estimate_sigma(image: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0)) -> float:
+    """Estimate the standard deviation of additive white noise in one image (wavelet MAD, see module doc).
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)`` float32 in ``value_range`` (noise may exceed it); for several channels
+            the median runs over the HH coefficients of all channels together. At least 2x2 pixels.
+        value_range: the image's ``(low, high)``; blocks with a pixel exactly at either end are left out.
+
+    Returns:
+        σ on the 0-255 scale (σ in value units x 255 / (high - low)), >= 0.
+
+    Raises:
+        InvalidInputError: an image smaller than 2x2 or of another shape.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3 or x.shape[0] < 4 or x.shape[1] < 4:
+        raise InvalidInputError(f"noise estimation needs an (H, W) or (H, W, C) image of at least 4x4, got {image.shape}")
+    lo, hi = value_range
+    eps = 1e-6 * (hi - lo)
+    hh = _dd(x, DB2_HIGH)
+    # a coefficient whose 4x4 support holds a pixel exactly at an end of the range saw clipped noise
+    ends = ((np.abs(x - lo) <= eps) | (np.abs(x - hi) <= eps)).astype(np.float32)
+    keep = _dd(ends, np.ones(4, np.float32)) == 0
+    coeffs = hh[keep] if np.count_nonzero(keep) >= max(16, hh.size // 10) else hh.ravel()
+    sigma = float(np.median(np.abs(coeffs))) / MAD_TO_SIGMA
+    return sigma * 255.0 / (hi - lo)
+
+
+def sigma_map_from(
+    sigma: float | np.ndarray,
+    shape: tuple[int, int],
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> np.ndarray:
+    """A model's ``sigma`` input for one image: ``(H, W)`` float32 in value units.
+
+    Args:
+        sigma: σ on the 0-255 scale, one number (uniform map, AWGN) or an ``(H, W)`` array (per pixel, e.g.
+            signal-dependent camera noise).
+        shape: the image's ``(H, W)``.
+        value_range: the model's value range; σ is scaled by ``(high - low) / 255``.
+
+    Raises:
+        InvalidInputError: a negative or non-finite σ, or an array of another shape.
+    """
+    lo, hi = value_range
+    scale = np.float32((hi - lo) / 255.0)
+    arr = np.asarray(sigma, dtype=np.float32)
+    if arr.ndim == 0:
+        value = float(arr)
+        if not np.isfinite(value) or value < 0:
+            raise InvalidInputError(f"sigma must be a finite number >= 0 (0-255 scale), got {sigma}")
+        return np.full(shape, value * scale, np.float32)
+    if arr.shape != tuple(shape):
+        raise InvalidInputError(f"sigma map has shape {arr.shape}; it must be (H, W) = {tuple(shape)}, as the image")
+    if not np.isfinite(arr).all() or float(arr.min()) < 0:
+        raise InvalidInputError("sigma map must be finite and >= 0 everywhere (0-255 scale)")
+    return arr * scale
+
+
+__all__ = ["MAD_TO_SIGMA", "estimate_sigma", "sigma_map_from"]
