@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from ..runtime.contract import INPUT_NAME, ModelCfg
+from ..runtime.contract import INPUT_NAME, SIGMA_NAME, ModelCfg
 from ..runtime.errors import CalibrationError, InvalidInputError
 from ..runtime.imageio import list_images, read_image, to_float
 from ..runtime.metrics import awgn
@@ -97,11 +97,12 @@ def load_images(
 def calibration_sigmas(cfg: ModelCfg) -> tuple[float, ...]:
     """AWGN levels (0-255 scale) for calibration, from the noise the model was trained for (``cfg.noise``).
 
-    ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (blind) -> three levels evenly spaced from ``max(A, 5)`` to ``B``, so
-    that the activation ranges cover the strongest noise the model handles; anything else (``"untrained"``,
+    ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (a range, blind or noise-level-conditioned; a ``,clip8=...`` suffix is
+    ignored) -> three levels evenly spaced from ``max(A, 5)`` to ``B``, so that the activation ranges (and, for a
+    conditioned model, the range of its σ input) cover the strongest noise the model handles; anything else (``"untrained"``,
     Poisson-Gaussian labels) -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to override.
     """
-    m = re.fullmatch(r"awgn:([0-9.]+)(?:-([0-9.]+))?", cfg.noise)
+    m = re.fullmatch(r"awgn:([0-9.]+)(?:-([0-9.]+))?(?:,.*)?", cfg.noise)
     if not m:
         return (DEFAULT_SIGMA,)
     if m.group(2) is None:
@@ -131,6 +132,21 @@ def add_noise(images: Sequence[np.ndarray], sigmas: Sequence[float], seed: int =
     return [awgn(x, float(sigmas[i % len(sigmas)]), seed + i)[None] for i, x in enumerate(images)]
 
 
+def calibration_feeds(
+    images: Sequence[np.ndarray], sigmas: Sequence[float], cfg: ModelCfg, seed: int = 0
+) -> list[dict[str, np.ndarray]]:
+    """ONNX Runtime feeds for calibration: :func:`add_noise`'s inputs under ``noisy`` and, for a model with a
+    noise-level input, the matching uniform σ map ``(1, 1, H, W)`` float32 (σ/255) under ``sigma``."""
+    feeds = []
+    for i, x in enumerate(add_noise(images, sigmas, seed)):
+        feed = {INPUT_NAME: x}
+        if cfg.noise_level_input:
+            sigma = float(sigmas[i % len(sigmas)])
+            feed[SIGMA_NAME] = np.full((1, 1, *x.shape[2:]), sigma / 255.0, np.float32)
+        feeds.append(feed)
+    return feeds
+
+
 def files_sha256(folder: str | Path) -> str:
     """sha256 over the sorted image names and bytes of ``folder`` (identifies a calibration set)."""
     h = hashlib.sha256()
@@ -145,11 +161,12 @@ class NoisyImageReader(CalibrationDataReader):
     """ONNX Runtime calibration data reader over prepared noisy inputs.
 
     Args:
-        inputs: ``(1, C, H, W)`` float32 arrays (:func:`add_noise`).
+        inputs: feeds from :func:`calibration_feeds` (``noisy`` ``(1, C, H, W)`` float32, and ``sigma`` for a
+            conditioned model), or bare ``(1, C, H, W)`` arrays (fed as ``noisy``).
         progress: show a tqdm bar (on stderr) over the inputs.
     """
 
-    inputs: list[np.ndarray]
+    inputs: Sequence[np.ndarray | dict[str, np.ndarray]]
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -170,7 +187,7 @@ class NoisyImageReader(CalibrationDataReader):
         self._pos = self._start
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        """The next feed ``{"noisy": (1, C, H, W) float32}``, or ``None`` at the end of the range."""
+        """The next feed ``{"noisy": (1, C, H, W) float32[, "sigma": (1, 1, H, W)]}``, or ``None`` at the end."""
         if self._pos >= self._end:
             return None
         x = self.inputs[self._pos]
@@ -179,7 +196,7 @@ class NoisyImageReader(CalibrationDataReader):
             self._bar.update(1)
             if self._pos >= len(self.inputs):
                 self._bar.close()
-        return {INPUT_NAME: x}
+        return dict(x) if isinstance(x, dict) else {INPUT_NAME: x}
 
     def rewind(self) -> None:
         """Start again from the first input."""

@@ -68,7 +68,7 @@ def quantize_with_budget(
     out_path: str | Path,
     options: Int8Options,
     *,
-    calib_inputs: Sequence[np.ndarray],
+    calib_inputs: Sequence[dict[str, np.ndarray]],
     calib_id: str,
     cache_dir: str | Path,
     val: ValidationSet,

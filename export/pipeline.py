@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..runtime.contract import QUALITY_KEY
+from ..runtime.contract import INPUT_NAME, QUALITY_KEY, SIGMA_NAME
 from ..runtime.errors import ArtifactError, CalibrationError, ExportError, InvalidInputError
 from .calibration import (
-    add_noise,
+    calibration_feeds,
     calibration_sigmas,
     default_calib_dir,
     default_val_dir,
@@ -240,7 +240,7 @@ def export_model(
     if cdir is not None:
         images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=max_calib_images)
         sigmas = tuple(calib_sigmas) if calib_sigmas else calibration_sigmas(cfg)
-        calib_inputs = add_noise(images, sigmas, seed=10_000)
+        calib_inputs = calibration_feeds(images, sigmas, cfg, seed=10_000)
         calib_sha = files_sha256(cdir)
         calib_id = f"{calib_sha}:{len(images)}:{','.join(f'{s:g}' for s in sigmas)}"
         calib_meta = {
@@ -308,7 +308,7 @@ def _fp16(
     path: Path,
     val: ValidationSet,
     fp32_out: Sequence[np.ndarray],
-    calib_inputs: Sequence[np.ndarray],
+    calib_inputs: Sequence[dict[str, np.ndarray]],
     *,
     budget_db: float,
     min_psnr_db: float,
@@ -325,8 +325,10 @@ def _fp16(
     with tempfile.TemporaryDirectory(prefix="edgedenoise.fp16.") as tmp:
         trial = convert_fp16(fp32_path, Path(tmp) / "fp16.onnx")
         sq, count, finite = 0.0, 0, True
-        for x in calib_inputs:
-            y16, y32 = run_onnx(trial, x, threads=threads), run_onnx(fp32_path, x, threads=threads)
+        for feed in calib_inputs:
+            x, smap = feed[INPUT_NAME], feed.get(SIGMA_NAME)
+            y16 = run_onnx(trial, x, threads=threads, sigma=smap)
+            y32 = run_onnx(fp32_path, x, threads=threads, sigma=smap)
             finite = finite and bool(np.isfinite(y16).all())
             d = np.clip(np.nan_to_num(y16), 0, 1).astype(np.float64) - np.clip(y32, 0, 1)
             sq, count = sq + float(np.sum(d * d)), count + d.size

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..runtime.contract import INPUT_NAME
+from ..runtime.contract import INPUT_NAME, SIGMA_NAME
+from ..runtime.errors import InvalidInputError
 from ..runtime.metrics import psnr, quantize8, ssim
 
 if TYPE_CHECKING:
@@ -103,13 +104,21 @@ class OnnxRunner:
         opts.intra_op_num_threads = max(threads, 0)  # 0: ONNX Runtime picks (one per physical core)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        self.path = str(path)
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._fp16_in = "float16" in self.session.get_inputs()[0].type
+        self.takes_sigma = SIGMA_NAME in {i.name for i in self.session.get_inputs()}
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``(N, C, H, W)`` float32 -> ``(N, C, H, W)`` float32."""
-        feed = x.astype(np.float16) if self._fp16_in else x
-        (y,) = self.session.run(None, {INPUT_NAME: feed})
+    def __call__(self, x: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """``(N, C, H, W)`` float32 -> ``(N, C, H, W)`` float32; ``sigma`` (0-255 scale) is given to a model with
+        a noise-level input as a uniform map, and ignored by a blind one."""
+        dtype = np.float16 if self._fp16_in else np.float32
+        feeds = {INPUT_NAME: x.astype(dtype, copy=False)}
+        if self.takes_sigma:
+            if sigma is None:
+                raise InvalidInputError(f"{self.path} takes a noise-level map; give the noise σ")
+            feeds[SIGMA_NAME] = np.full((x.shape[0], 1, *x.shape[2:]), sigma / 255.0, dtype)
+        (y,) = self.session.run(None, feeds)
         return np.asarray(y, dtype=np.float32)
 
 
@@ -128,7 +137,7 @@ def run_outputs(
         from tqdm import tqdm
 
         items = tqdm(items, desc=progress, unit="img", leave=False)  # type: ignore[assignment]
-    return [runner(x) for x in items]
+    return [runner(x, val.sigma) for x in items]
 
 
 def compare_outputs(val: ValidationSet, ref: Sequence[np.ndarray], out: Sequence[np.ndarray]) -> QualityReport:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..runtime.contract import FLAVOUR_KEY, PRECISION_KEY
+from ..runtime.contract import FLAVOUR_KEY, PRECISION_KEY, SIGMA_NAME
 from ..runtime.errors import CalibrationError, ExportError, InvalidInputError
 from .onnx_export import save_onnx_atomic, set_metadata
 
@@ -242,6 +242,34 @@ def float_layout_nodes(model_path: str | Path, options: Int8Options) -> list[str
     return out
 
 
+def sigma_path_nodes(model_path: str | Path) -> list[str]:
+    """The nodes between a noise-level-conditioned model's ``sigma`` input and the first Conv on each path from
+    it (that Conv included): kept in float, not reported as layers kept in float.
+
+    The σ map is smooth (uniform for AWGN) and enters through one small Conv (1 input channel, e.g. FFDNet's σ
+    channel); quantized, ONNX Runtime runs it as a QLinearConv whose one-channel input packs badly: 13 ms of
+    about 200 at 1920x1080 for ``unet3_f32_u4_nl`` on the 2-core CPU, against about 1 ms in float. Its output
+    joins the float first Conv's output anyway. Empty for blind models.
+    """
+    import onnx
+
+    model = onnx.load_model(str(model_path), load_external_data=False)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    out: list[str] = []
+    todo = [SIGMA_NAME] if any(i.name == SIGMA_NAME for i in model.graph.input) else []
+    while todo:
+        for n in consumers.get(todo.pop(), []):
+            if n.name in out or n.op_type in ("Add", "Sub", "Concat"):
+                continue
+            out.append(n.name)
+            if n.op_type != "Conv":
+                todo.extend(n.output)
+    return out
+
+
 def first_conv(model_path: str | Path) -> str:
     """Name of the first Conv in graph (topological) order: the one that reads the noisy image, directly or
     through a space-to-depth; ``""`` if there is none.
@@ -284,7 +312,7 @@ def quantize_int8(
     out_path: str | Path,
     options: Int8Options,
     *,
-    inputs: Sequence[np.ndarray] | None = None,
+    inputs: Sequence[dict[str, np.ndarray]] | None = None,
     cache_dir: str | Path,
     calib_id: str = "",
     metadata: dict[str, str] | None = None,
@@ -297,7 +325,7 @@ def quantize_int8(
             ``options.exclude`` refers to).
         out_path: destination ``.onnx``; written atomically.
         options: :class:`Int8Options`.
-        inputs: calibration inputs, ``(1, C, H, W)`` float32 noisy images; needed unless ``cache_path`` already
+        inputs: calibration feeds (:func:`.calibration.calibration_feeds`); needed unless ``cache_path`` already
             holds the ranges of this method.
         cache_dir: folder of calibration caches (ORT's JSON ranges). The file name is derived from everything
             that decides the ranges (:func:`calibration_cache_path`); it is read if it exists and written after
@@ -339,7 +367,9 @@ def quantize_int8(
                     str(prepared_path),
                     str(tmp_out),
                     reader,
-                    nodes_to_exclude=list(options.exclude) + float_layout_nodes(prepared_path, options),
+                    nodes_to_exclude=list(options.exclude)
+                    + float_layout_nodes(prepared_path, options)
+                    + sigma_path_nodes(prepared_path),
                     calibration_cache_path=cache_path,
                     **settings,  # type: ignore[arg-type]
                 )

@@ -5,23 +5,27 @@ starting it behind a pixel-unshuffle and spending more channels at coarser scale
 per pixel still give every output pixel a wide receptive field and many features, follows PMRID (Wang et al.,
 "Practical Deep Raw Image Denoising on Mobile Devices", ECCV 2020, Sec. 3.1: downsample early, widen with
 depth, additive skips, ≈ 3.7k MACs per raw pixel). The σ map entering the first layer at the downsampled
-resolution is FFDNet's (Zhang et al., IEEE TIP 2018, Sec. III-B); DRUNet (Zhang et al., TPAMI 2021) also
-conditions a U-Net on one σ channel. Up-sampling is a 1x1 conv to 4x the channels and a pixel shuffle (Shi et
+resolution is FFDNet's (Zhang et al., IEEE TIP 2018, Sec. III-B; DRUNet, Zhang et al., TPAMI 2021, also
+conditions a U-Net on one σ channel); here it enters at the coarsest level, pooled to 1/16 and added through a
+1x1 conv as a per-pixel, per-channel bias: a σ map is smooth, and at the finest level a one-channel conv cost
+13 ms of about 200 per 1920x1080 frame in ONNX Runtime INT8 on the 2-core CPU, at 1/16 next to nothing. Every
+decoder level, and so the predicted noise, depends on it. Up-sampling is a 1x1 conv to 4x the channels and a pixel shuffle (Shi et
 al., CVPR 2016) is not used inside: a 1x1 conv to the finer level's width, then nearest-neighbour x2 and the
 skip added (at 1920x1080 on a 2-core CPU ONNX Runtime's DepthToSpace of a 32-channel map cost as much as a 3x3
 conv: 148 ms against 183 ms per frame, FP32). Down-sampling is a 2x2 conv with stride 2. Every weighted layer is
 a plain Conv, so every one quantizes to INT8 and no ConvTranspose needs re-parameterising at export.
 
 Why not more depth at 1/4 resolution: a flat stack of 32 features behind a x4 unshuffle has two features per
-output pixel, and it showed (docs/models.md): 26.1 dB at σ 25, and a fixed 4x4 pattern on clean input. Here the
-1/16-resolution level has 128 features for 256 pixels, but sees 64x64 pixels of context.
+output pixel, and it showed (docs/models.md): 26.1 dB at σ 25, and a fixed 4x4 pattern on clean input. Here
+every 3x3 conv costs about the same MACs per pixel, but the coarse ones see far more context.
 
 Structure of ``UNetNL(features=f, unshuffle=4)``, scales relative to the input::
 
-    noisy -> PixelUnshuffle(4) -> conv3x3(16C -> f)  +  conv3x3(AvgPool4(sigma) -> f)  -> ReLU = e1   1/4
+    noisy -> PixelUnshuffle(4) -> conv3x3(16C -> f) ReLU = e1                                          1/4
           -> conv2x2/2(f -> 2f) ReLU -> conv3x3(2f) ReLU = e2                                         1/8
-          -> conv2x2/2(2f -> 4f) ReLU -> conv3x3(4f) ReLU -> conv3x3(4f) ReLU                          1/16
-          -> conv1x1(4f -> 2f) nearest x2 + e2 -> ReLU -> conv3x3(2f) ReLU                            1/8
+          -> conv2x2/2(2f -> 3f) + conv1x1(AvgPool16(sigma) -> 3f) -> ReLU
+          -> conv3x3(3f) ReLU -> conv3x3(3f) ReLU                                                     1/16
+          -> conv1x1(3f -> 2f) nearest x2 + e2 -> ReLU -> conv3x3(2f) ReLU                            1/8
           -> conv1x1(2f -> f) nearest x2 + e1 -> ReLU -> conv3x3(f) ReLU                              1/4
           -> conv3x3(f -> 16C) -> PixelShuffle(4) -> noisy - that (the predicted noise)
 """
@@ -39,7 +43,7 @@ class UNetNL(nn.Module):
     """A three-scale residual U-Net behind a pixel-unshuffle, conditioned on a per-pixel noise map.
 
     Args:
-        features: channels f at the finest level (1/``unshuffle``); 2f and 4f below it.
+        features: channels f at the finest level (1/``unshuffle``); 2f and 3f below it.
         unshuffle: space-to-depth factor s of the entrance (2 or 4).
         in_channels: 1 (gray) or 3 (RGB).
         arch: the registered name, recorded in ``cfg``.
@@ -67,15 +71,15 @@ class UNetNL(nn.Module):
         cs = in_channels * s * s
         self.unshuffle = nn.PixelUnshuffle(s)
         self.shuffle = nn.PixelShuffle(s)
-        self.sigma_pool = nn.AvgPool2d(s)
+        self.sigma_pool = nn.AvgPool2d(4 * s)
         self.head = nn.Conv2d(cs, f, 3, padding=1)
-        self.sigma_head = nn.Conv2d(1, f, 3, padding=1, bias=False)
         self.down1 = nn.Conv2d(f, 2 * f, 2, stride=2)
         self.enc2 = nn.Conv2d(2 * f, 2 * f, 3, padding=1)
-        self.down2 = nn.Conv2d(2 * f, 4 * f, 2, stride=2)
-        self.mid1 = nn.Conv2d(4 * f, 4 * f, 3, padding=1)
-        self.mid2 = nn.Conv2d(4 * f, 4 * f, 3, padding=1)
-        self.up2 = nn.Conv2d(4 * f, 2 * f, 1)
+        self.down2 = nn.Conv2d(2 * f, 3 * f, 2, stride=2)
+        self.sigma_head = nn.Conv2d(1, 3 * f, 1, bias=False)
+        self.mid1 = nn.Conv2d(3 * f, 3 * f, 3, padding=1)
+        self.mid2 = nn.Conv2d(3 * f, 3 * f, 3, padding=1)
+        self.up2 = nn.Conv2d(3 * f, 2 * f, 1)
         self.dec2 = nn.Conv2d(2 * f, 2 * f, 3, padding=1)
         self.up1 = nn.Conv2d(2 * f, f, 1)
         self.dec1 = nn.Conv2d(f, f, 3, padding=1)
@@ -88,7 +92,7 @@ class UNetNL(nn.Module):
             size_multiple=4 * s,
             residual=True,
             # in input pixels: unshuffle s; at 1/s head, down1, dec1, tail (2s each but down1 s); at 1/2s enc2,
-            # down2, dec2, nearest up; at 1/4s mid1, mid2, nearest up
+            # down2, dec2, nearest up; at 1/4s mid1, mid2, nearest up (the σ pool's 4s blocks are smooth input)
             receptive_field=s + s * (2 + 1 + 2 + 2) + 2 * s * (2 + 1 + 2 + 1) + 4 * s * (2 + 2 + 1),
             noise=noise,
             noise_level_input=True,
@@ -99,9 +103,9 @@ class UNetNL(nn.Module):
         if sigma is None:
             raise ValueError(f"{self.cfg.arch} takes a noise-level map: call model(x, sigma)")
         r = self.relu
-        e1 = r(self.head(self.unshuffle(x)) + self.sigma_head(self.sigma_pool(sigma)))
+        e1 = r(self.head(self.unshuffle(x)))
         e2 = r(self.enc2(r(self.down1(e1))))
-        m = r(self.mid2(r(self.mid1(r(self.down2(e2))))))
+        m = r(self.mid2(r(self.mid1(r(self.down2(e2) + self.sigma_head(self.sigma_pool(sigma)))))))
         d2 = r(self.dec2(r(self.up(self.up2(m)) + e2)))
         d1 = r(self.dec1(r(self.up(self.up1(d2)) + e1)))
         return x - self.shuffle(self.tail(d1))
@@ -109,9 +113,9 @@ class UNetNL(nn.Module):
 
 @register_model
 def unet3_f32_u4_nl(in_channels: int = 1, features: int = 32, noise: str = "untrained") -> UNetNL:
-    """Three scales (1/4, 1/8, 1/16 with 32, 64, 128 features) behind a x4 unshuffle, told the noise level.
+    """Three scales (1/4, 1/8, 1/16 with 32, 64, 96 features) behind a x4 unshuffle, told the noise level.
 
-    About 3.9k MACs/pixel (0.4 % of RED30): the real-time model for 1920x1080 on a CPU. H and W multiples of 16.
+    About 3.3k MACs/pixel (0.3 % of RED30): the real-time model for 1920x1080 on a CPU. H and W multiples of 16.
     """
     return UNetNL(features, 4, in_channels, arch="unet3_f32_u4_nl", noise=noise)
 
