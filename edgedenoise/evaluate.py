@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .runtime.contract import CFG_METADATA_KEY, INPUT_NAME, ModelCfg
+from .runtime.contract import CFG_METADATA_KEY, INPUT_NAME, SIGMA_NAME, ModelCfg
 from .runtime.errors import ArtifactError, InvalidInputError
 from .runtime.imageio import list_images, read_image
 from .runtime.metrics import awgn, psnr, quantize8, ssim
+from .runtime.noise_level import estimate_sigma
 
 if TYPE_CHECKING:
     from torch import nn
@@ -66,8 +67,9 @@ class Predictor(Protocol):
     cfg: ModelCfg
     backend: str
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Denoise ``x``: ``(N, C, H, W)`` float32, H and W multiples of ``cfg.size_multiple``."""
+    def __call__(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
+        """Denoise ``x``: ``(N, C, H, W)`` float32, H and W multiples of ``cfg.size_multiple``; ``sigma``: the
+        ``(N, 1, H, W)`` float32 noise map (σ/255) for a model with ``cfg.noise_level_input``, else None."""
         ...
 
 
@@ -91,7 +93,7 @@ class TorchPredictor:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.module = module.to(self.device).eval()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
         import torch
 
         with contextlib.ExitStack() as stack:
@@ -101,7 +103,10 @@ class TorchPredictor:
                 torch.backends.cudnn.allow_tf32 = False
                 stack.callback(setattr, torch.backends.cudnn, "allow_tf32", prev)
             t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-            return self.module(t).float().cpu().numpy()
+            if sigma is None:
+                return self.module(t).float().cpu().numpy()
+            smap = torch.from_numpy(np.ascontiguousarray(sigma, dtype=np.float32)).to(self.device)
+            return self.module(t, smap).float().cpu().numpy()
 
 
 class OrtPredictor:
@@ -143,8 +148,11 @@ class OrtPredictor:
         if INPUT_NAME not in names:
             raise ArtifactError(f"{str(path)!r} has inputs {names}, expected one named {INPUT_NAME!r}; re-export it")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    def __call__(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
+        feeds = {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)}
+        if sigma is not None:
+            feeds[SIGMA_NAME] = np.ascontiguousarray(sigma, dtype=np.float32)
+        out = self.session.run(None, feeds)[0]
         return np.asarray(out, dtype=np.float32)
 
 
@@ -252,24 +260,38 @@ def _pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")
 
 
-def denoise_array(predictor: Predictor, noisy: np.ndarray, ensemble: bool = False) -> np.ndarray:
+def denoise_array(
+    predictor: Predictor, noisy: np.ndarray, ensemble: bool = False, sigma: float | None = None
+) -> np.ndarray:
     """Run ``predictor`` on one image with padding (and optionally the x8 self-ensemble).
 
     Args:
         predictor: the model.
         noisy: ``(C, H, W)`` float32 (values may exceed [0, 1]).
         ensemble: average the outputs of the 8 flips/rotations (each transformed back).
+        sigma: the noise level (0-255 scale) told to a model with a noise-level input (a uniform map);
+            ignored by blind models.
 
     Returns:
         ``(C, H, W)`` float32 estimate, not clipped.
+
+    Raises:
+        InvalidInputError: a conditioned model and no ``sigma``.
     """
     h, w = noisy.shape[-2:]
     x = _pad_to_multiple(noisy, predictor.cfg.size_multiple)[None]
+    smap = None
+    if predictor.cfg.noise_level_input:
+        if sigma is None:
+            raise InvalidInputError(f"{predictor.cfg.arch} takes a noise level; give its σ")
+        lo, hi = predictor.cfg.value_range
+        smap = np.full((1, 1, *x.shape[2:]), sigma / 255.0 * (hi - lo), np.float32)
     if not ensemble:
-        return np.asarray(predictor(np.ascontiguousarray(x))[0, :, :h, :w], dtype=np.float32)
+        return np.asarray(predictor(np.ascontiguousarray(x), smap)[0, :, :h, :w], dtype=np.float32)
     acc = np.zeros(x.shape, dtype=np.float64)
     for mode in range(8):
-        y = predictor(np.ascontiguousarray(dihedral(x, mode)))
+        m = None if smap is None else np.ascontiguousarray(dihedral(smap, mode))
+        y = predictor(np.ascontiguousarray(dihedral(x, mode)), m)
         acc += dihedral_inverse(y, mode)
     return (acc / 8.0).astype(np.float32)[0, :, :h, :w]
 
@@ -355,6 +377,8 @@ class EvalResult:
     to_gray: bool
     results: tuple[SigmaResult, ...]
     seed_scheme: str = field(default=SEED_SCHEME)
+    clip8: bool = False
+    model_sigma: str = "true"
 
     def at(self, sigma: float) -> SigmaResult:
         """The :class:`SigmaResult` for ``sigma``.
@@ -385,6 +409,8 @@ class EvalResult:
             "seed_scheme": self.seed_scheme,
             "ensemble": self.ensemble,
             "to_gray": self.to_gray,
+            "clip8": self.clip8,
+            "model_sigma": self.model_sigma,
             "results": rows,
         }
 
@@ -394,6 +420,8 @@ class EvalResult:
         head = (
             f"model {self.model} ({self.cfg.arch}, {self.backend}), data {self.data_dir} ({n} images), "
             f"seed {self.seed}, x8 ensemble {'on' if self.ensemble else 'off'}"
+            + (", noisy input clipped and rounded to 8 bits" if self.clip8 else "")
+            + (f", model told σ: {self.model_sigma}" if self.cfg.noise_level_input else "")
         )
         lines = [head, f"{'sigma':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}"]
         for r in self.results:
@@ -441,6 +469,8 @@ def evaluate(
     threads: int | None = None,
     device: str | None = None,
     progress: bool = False,
+    clip8: bool = False,
+    model_sigma: str | float = "true",
 ) -> EvalResult:
     """PSNR and SSIM of ``model`` on the images of ``data_dir`` at each AWGN level in ``sigmas``.
 
@@ -458,6 +488,11 @@ def evaluate(
         threads: torch intra-op threads (and ONNX Runtime threads) while evaluating; None keeps the default.
         device: torch device (default: CUDA if available, else CPU).
         progress: show a tqdm bar on stderr (disabled automatically when stderr is not a terminal).
+        clip8: clip the noisy image to [0, 1] and round it to 8 bits before the model sees it (what a noisy
+            8-bit file holds); False is the standard protocol (unclipped float noise).
+        model_sigma: what a noise-level-conditioned model is told: ``"true"`` (the σ of the added noise),
+            ``"auto"`` (estimated from each noisy image, :func:`edgedenoise.runtime.noise_level.estimate_sigma`)
+            or a fixed σ (0-255). Blind models ignore it.
 
     Returns:
         :class:`EvalResult` with per-image and mean PSNR (dB) / SSIM per σ, in the order of ``sigmas``.
@@ -474,6 +509,14 @@ def evaluate(
         raise InvalidInputError(f"seed must be >= 0, got {seed}")
     if limit is not None and limit < 1:
         raise InvalidInputError(f"limit must be >= 1, got {limit}")
+    fixed = None
+    if model_sigma not in ("true", "auto"):
+        try:
+            fixed = float(model_sigma)
+        except (TypeError, ValueError):
+            fixed = -1.0
+        if not math.isfinite(fixed) or fixed < 0:
+            raise InvalidInputError(f"model_sigma must be 'true', 'auto' or a σ >= 0 (0-255 scale), got {model_sigma!r}")
     files = list_images(data_dir)[:limit]
     with _torch_threads(threads):
         predictor = load_predictor(model, threads=threads, device=device)
@@ -490,8 +533,13 @@ def evaluate(
                 scores = []
                 for i, (path, pix) in enumerate(zip(files, cleans, strict=True)):
                     noisy = awgn(pix.astype(np.float32) / np.float32(255.0), s, seed + i)
+                    if clip8:
+                        noisy = quantize8(noisy).astype(np.float32) / np.float32(255.0)
                     chw = noisy[None] if noisy.ndim == 2 else noisy.transpose(2, 0, 1)
-                    out = denoise_array(predictor, np.ascontiguousarray(chw), ensemble)
+                    told = s if fixed is None else fixed
+                    if model_sigma == "auto" and cfg.noise_level_input:
+                        told = estimate_sigma(noisy, cfg.value_range)
+                    out = denoise_array(predictor, np.ascontiguousarray(chw), ensemble, told)
                     est = quantize8(out[0] if pix.ndim == 2 else out.transpose(1, 2, 0))
                     ref = pix.astype(np.float64)
                     scores.append(ImageScore(path.name, psnr(est, ref), ssim(est, ref)))
@@ -511,6 +559,8 @@ def evaluate(
         ensemble=ensemble,
         to_gray=to_gray,
         results=tuple(results),
+        clip8=clip8,
+        model_sigma=str(model_sigma) if fixed is None else f"{fixed:g}",
     )
 
 

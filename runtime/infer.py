@@ -78,6 +78,8 @@ class FileResult:
         shape, dtype, mode: of the image read (``ok`` only).
         psnr_noisy, psnr_denoised: dB against the clean file, with ``noisy_sigma`` only.
         seconds: wall time for this file (read, denoise, write).
+        sigma: the noise level (0-255 scale) a noise-level-conditioned model was told for this file (estimated
+            when ``"auto"``); None for blind models.
     """
 
     label: str
@@ -90,6 +92,7 @@ class FileResult:
     psnr_noisy: float | None = None
     psnr_denoised: float | None = None
     seconds: float = 0.0
+    sigma: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -224,7 +227,9 @@ class InferRun:
         noisy_sigma: add AWGN of this σ (0-255 scale) first and report PSNR (see the module docstring).
         seed: base noise seed; job ``i`` uses ``seed + i``.
         skip_existing: leave jobs whose output already exists (and is not empty) alone (status ``skipped``).
-        sigma: noise level for models with a noise-level input (default: ``noisy_sigma``).
+        sigma: noise level for models with a noise-level input: σ on the 0-255 scale or ``"auto"`` (estimated per
+            file, :func:`~.noise_level.estimate_sigma`); default ``noisy_sigma`` when given, else ``"auto"``.
+            Refused by blind models.
         nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
 
     Before the first job that writes into a folder, the temporary files that killed earlier runs left there are
@@ -252,7 +257,7 @@ class InferRun:
         noisy_sigma: float | None = None,
         seed: int = 0,
         skip_existing: bool = False,
-        sigma: float | None = None,
+        sigma: float | str | None = None,
         nonfinite: str | NonFinite = NonFinite.RAISE,
     ) -> None:
         if noisy_sigma is not None and in_place:
@@ -277,6 +282,7 @@ class InferRun:
             color=color,
             threads=threads,
             nonfinite=nonfinite,
+            sigma=sigma,
         )
         self._cleaned: set[Path] = set()
         self.stale_removed: list[Path] = []
@@ -307,12 +313,15 @@ class InferRun:
         try:
             pixels, info = read_image(job.src)
             p_noisy = p_den = None
+            told: float | None = None
             if self.noisy_sigma is None:
-                out = self.denoiser(pixels, sigma=self.sigma)
+                told = self._told_sigma(pixels)
+                out = self.denoiser(pixels, sigma=told)
             else:
                 clean = to_float(pixels)
                 noisy = awgn(clean, self.noisy_sigma, seed)
-                den = self.denoiser(noisy, sigma=self.sigma)
+                told = self._told_sigma(noisy)
+                den = self.denoiser(noisy, sigma=told)
                 p_noisy, p_den = _psnr_pair(pixels, clean, noisy, den)
                 out = from_float(den, pixels.dtype)
             write_image(job.dst, out, info)
@@ -322,6 +331,9 @@ class InferRun:
                 msg = f"{job.src}: {msg}"
             return FileResult(job.label, "failed", message=msg, seconds=time.perf_counter() - t0)
         text = f"{job.src} -> {job.dst}"
+        if told is not None:
+            how = "estimated" if self.sigma is None or self.sigma == "auto" else "given"
+            text += f" (σ {told:.1f}, {how})"
         if p_noisy is not None and p_den is not None:
             text += f": PSNR {p_noisy:.3f} dB noisy -> {p_den:.3f} dB denoised"
         return FileResult(
@@ -335,7 +347,15 @@ class InferRun:
             psnr_noisy=p_noisy,
             psnr_denoised=p_den,
             seconds=time.perf_counter() - t0,
+            sigma=told,
         )
+
+    def _told_sigma(self, image: np.ndarray) -> float | None:
+        """The σ (0-255) a conditioned model gets for ``image`` (``"auto"`` resolved once, here), else None."""
+        if not self.denoiser.takes_noise_level:
+            return None
+        value = self.denoiser.resolve_sigma(image, self.sigma)
+        return None if value is None else float(np.mean(value))
 
     @property
     def failed(self) -> bool:

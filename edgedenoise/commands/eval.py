@@ -43,6 +43,15 @@ def _sigma_list(ctx: click.Context, param: click.Parameter, value: str) -> list[
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N images (sorted order).")
 @click.option("--per-image", is_flag=True, help="Also list every image's PSNR/SSIM.")
 @click.option("--gray", "to_gray", is_flag=True, help="Evaluate colour images as luma with a gray model.")
+@click.option(
+    "--clip8", is_flag=True, help="Clip and round the noisy input to 8 bits, as a noisy 8-bit file holds it."
+)
+@click.option(
+    "--model-sigma",
+    default="true",
+    show_default=True,
+    help="What a noise-level-conditioned model is told: true (the added σ), auto (estimated per image) or a σ.",
+)
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads (0: library default).")
 def eval_cmd(
     model: str,
@@ -54,18 +63,22 @@ def eval_cmd(
     limit: int | None,
     per_image: bool,
     to_gray: bool,
+    clip8: bool,
+    model_sigma: str,
     threads: int,
 ) -> None:
     """PSNR/SSIM of MODEL on the clean images in --data at each noise level --sigma.
 
     MODEL is a model name with shipped weights, a .safetensors or trainer .pt file, or an exported .onnx.
-    Noise: AWGN, not clipped, seeded per image (seed + index in sorted file order), so numbers reproduce;
-    the output is clipped and quantised to 8 bits; PSNR/SSIM use a peak of 255 (see docs/training.md).
+    Noise: AWGN, not clipped (--clip8: clipped and rounded to 8 bits), seeded per image (seed + index in
+    sorted file order), so numbers reproduce; the output is clipped and quantised to 8 bits; PSNR/SSIM use a
+    peak of 255 (see docs/training.md). Models with a noise-level input are told the true σ by default.
 
     \b
     Example:
       edgedenoise eval rednet30 --data ../shared/data/BSD68 --sigma 15,25,50
       edgedenoise eval runs/rednet30_blind/best.safetensors --data ../shared/data/Set12 --sigma 25 --json
+      edgedenoise eval unet3_f32_u4_nl --data ../shared/data/BSD68 --sigma 25 --clip8 --model-sigma auto
     """
     if not model.lower().endswith(".onnx"):
         needs_torch("eval")
@@ -81,6 +94,8 @@ def eval_cmd(
         to_gray=to_gray,
         threads=threads or None,
         progress=True,
+        clip8=clip8,
+        model_sigma=model_sigma,
     )
     click.echo(json.dumps(res.to_dict(), indent=2) if as_json else res.format_table(per_image=per_image))
 

@@ -49,6 +49,12 @@ from ..runtime.denoiser import ColorMode, NonFinite
     help="NaN/Inf in float images: fail the file, or replace (NaN/-Inf -> 0, +Inf -> 1).",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime CPU threads [default: all cores].")
+@click.option(
+    "--sigma",
+    callback=lambda ctx, param, value: _sigma_option(value),
+    help="Noise level for models with a noise-level input: a σ (0-255 scale) or auto (estimated per image) "
+    "[default: --noisy-sigma if given, else auto]. Each file's line says the σ used.",
+)
 @click.option("--noisy-sigma", type=click.FloatRange(min=0), help="Add AWGN of this σ (0-255) first; report PSNR.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed (image i: seed+i).")
 @click.option("--skip-existing", is_flag=True, help="Leave files whose output already exists.")
@@ -63,8 +69,9 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
 
     \b
     Example:
-      edgedenoise infer rednet30.int8.onnx photos/ -o denoised/
+      edgedenoise infer rednet30.int8.cpu.onnx photos/ -o denoised/
       edgedenoise infer rednet edgedenoise/samples/*.png -o out/ --noisy-sigma 25
+      edgedenoise infer unet3_f32_u4_nl.int8.cpu noisy/ -o denoised/ --sigma auto
     """
     from tqdm import tqdm
 
@@ -86,6 +93,19 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
         if report:
             run.write_report(report)
     ctx.exit(1 if run.failed else 0)
+
+
+def _sigma_option(value: str | None) -> float | str | None:
+    """``--sigma``: None, ``"auto"``, or a number >= 0."""
+    if value is None or value == "auto":
+        return value
+    try:
+        sigma = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor auto; e.g. --sigma 25 or --sigma auto") from None
+    if not sigma >= 0 or sigma == float("inf"):
+        raise click.BadParameter(f"{value!r}: σ must be a finite number >= 0 (0-255 scale)")
+    return sigma
 
 
 @contextlib.contextmanager
