@@ -344,7 +344,8 @@ def verify_onnx(
 
 
 def describe_graph(path: str | Path) -> dict[str, Any]:
-    """Op-type histogram and opset of an ONNX file: ``{"ops": {op_type: count}, "opset": int}``."""
+    """Op-type histogram, opset and input names of an ONNX file:
+    ``{"ops": {op_type: count}, "opset": int, "inputs": [name, ...]}``."""
     import onnx
 
     model = onnx.load_model(str(path), load_external_data=False)
@@ -352,7 +353,7 @@ def describe_graph(path: str | Path) -> dict[str, Any]:
     for node in model.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return {"ops": ops, "opset": opset}
+    return {"ops": ops, "opset": opset, "inputs": [i.name for i in model.graph.input]}
 
 
 __all__ = [

@@ -29,8 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..runtime.contract import CFG_METADATA_KEY, FLAVOUR_KEY, INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelCfg
-from ..runtime.engine_meta import EngineMeta, Profile, mismatches, read_sidecar, sidecar_path, write_sidecar
+from ..runtime.contract import (
+    CFG_METADATA_KEY,
+    FLAVOUR_KEY,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    PRECISION_KEY,
+    SIGMA_NAME,
+    ModelCfg,
+)
+from ..runtime.engine_meta import EngineMeta, Profile, Shape4, mismatches, read_sidecar, sidecar_path, write_sidecar
 from ..runtime.errors import ArtifactError, BackendUnavailableError, ExportError, InvalidInputError
 from ..runtime.optional import require_cuda_runtime, require_tensorrt, tensorrt_module
 from .onnx_export import publish
@@ -68,6 +76,20 @@ def parse_hw(text: str) -> tuple[int, int]:
     if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
         raise InvalidInputError(f"size {text!r} is not HxW with positive integers, e.g. 512x512")
     return int(m.group(1)), int(m.group(2))
+
+
+def profile_inputs(cfg: ModelCfg, profile: Profile) -> list[tuple[str, Shape4, Shape4, Shape4]]:
+    """``(input name, min, opt, max)`` NCHW shapes for every network input under one optimization profile.
+
+    ``noisy`` takes ``profile``; a noise-level-conditioned model's ``sigma`` map takes the same N, H and W with
+    one channel (the runtime feeds both at the same size, tile by tile), so TensorRT never sees a ``sigma``
+    shape outside the profile when ``noisy`` is inside it.
+    """
+    rows = [(INPUT_NAME, profile.min, profile.opt, profile.max)]
+    if cfg.noise_level_input:
+        lo, opt, hi = ((s[0], 1, s[2], s[3]) for s in (profile.min, profile.opt, profile.max))
+        rows.append((SIGMA_NAME, lo, opt, hi))
+    return rows
 
 
 def make_profile(
@@ -348,7 +370,8 @@ def build_engine(
     if not plan.strongly_typed and plan.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
     trt_profile = builder.create_optimization_profile()
-    trt_profile.set_shape(INPUT_NAME, trt.Dims4(*profile.min), trt.Dims4(*profile.opt), trt.Dims4(*profile.max))
+    for name, lo, opt, hi in profile_inputs(cfg, profile):
+        trt_profile.set_shape(name, trt.Dims4(*lo), trt.Dims4(*opt), trt.Dims4(*hi))
     config.add_optimization_profile(trt_profile)
 
     cache_file = timing_cache_path(cache_dir or default_cache_dir(), expected.tensorrt_version, gpu)
@@ -381,6 +404,7 @@ __all__ = [
     "make_profile",
     "parse_hw",
     "plan_build",
+    "profile_inputs",
     "reuse_reasons",
     "sidecar_path",
     "timing_cache_path",

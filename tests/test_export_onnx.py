@@ -133,7 +133,7 @@ def test_reparameterize_folds_the_unshuffle_of_slim_models() -> None:
 
 def _size(m: int) -> tuple[int, int]:
     # odd sizes where the model allows them (size_multiple 1), and H != W
-    return {1: (17, 23), 2: (18, 26), 4: (20, 28)}[m]
+    return {1: (17, 23), 2: (18, 26), 4: (20, 28), 16: (48, 64)}[m]
 
 
 @pytest.fixture(scope="module", params=list_models())
@@ -169,8 +169,10 @@ def _conv_calls(model: nn.Module) -> int:
         for m in model.modules()
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
     ]
+    side = max(8, model.cfg.size_multiple)
+    x = torch.zeros(1, model.cfg.in_channels, side, side)
     with torch.no_grad():
-        model(torch.zeros(1, model.cfg.in_channels, 8, 8))
+        model(x, torch.zeros_like(x[:, :1])) if model.cfg.noise_level_input else model(x)
     for hk in hooks:
         hk.remove()
     return len(calls)
@@ -184,6 +186,8 @@ def test_export_graph_has_no_transposed_conv_or_pad(exported: tuple[nn.Module, P
     assert info["ops"]["Conv"] == _conv_calls(model)
     if model.cfg.size_multiple == 2:
         assert info["ops"]["DepthToSpace"] == 1
+    if model.cfg.noise_level_input:  # the σ map is the second input, (N, 1, H, W) with N, H, W dynamic
+        assert info["inputs"] == ["noisy", "sigma"]
     if getattr(model, "fold_unshuffle", None) and model.cfg.size_multiple > 1:
         # the unshuffle is folded into the first Conv: no 6-D Transpose left at full resolution
         assert "Transpose" not in info["ops"], info
