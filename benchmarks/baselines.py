@@ -314,9 +314,9 @@ def run_baselines(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from edgedenoise.runtime.bench import write_text_atomic
+    from edgedenoise.runtime.atomic import write_atomic
 
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -892,6 +892,8 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    from edgedenoise.runtime.atomic import write_atomic
+
     s = res["settings"]
     fh, fw = s["frame"]
     style = {"fp32": ("o", "tab:blue"), "int8": ("s", "tab:green"), "fp16": ("D", "tab:purple")}
@@ -937,15 +939,8 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
 
@@ -1005,7 +1000,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = args.out_dir / "docs" / "results.md"
     png = args.out_dir / "docs" / "results.png"
     zoo = args.out_dir / "docs" / "models.md"
-    from edgedenoise.runtime.bench import shipped_models, write_text_atomic
+    from edgedenoise.runtime.atomic import write_atomic
+    from edgedenoise.runtime.bench import shipped_models
     from edgedenoise.runtime.errors import EdgeDenoiseError
 
     if args.report_only:
@@ -1040,10 +1036,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except EdgeDenoiseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        write_text_atomic(json_path, json.dumps(res, indent=2) + "\n")
+        write_atomic(json_path, json.dumps(res, indent=2) + "\n")
     render_plot(res, png)
-    write_text_atomic(doc, render_markdown(res, png.name))
-    write_text_atomic(zoo, render_models_md(res))
+    write_atomic(doc, render_markdown(res, png.name))
+    write_atomic(zoo, render_models_md(res))
     log(f"wrote {', '.join(str(f) for f in ([] if args.report_only else [json_path]) + [doc, png, zoo])}")
     return 0
 

@@ -516,7 +516,9 @@ def evaluate(
         except (TypeError, ValueError):
             fixed = -1.0
         if not math.isfinite(fixed) or fixed < 0:
-            raise InvalidInputError(f"model_sigma must be 'true', 'auto' or a σ >= 0 (0-255 scale), got {model_sigma!r}")
+            raise InvalidInputError(
+                f"model_sigma must be 'true', 'auto' or a σ >= 0 (0-255 scale), got {model_sigma!r}"
+            )
     files = list_images(data_dir)[:limit]
     with _torch_threads(threads):
         predictor = load_predictor(model, threads=threads, device=device)

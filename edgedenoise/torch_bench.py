@@ -21,10 +21,10 @@ from .runtime.bench import (
     BenchRow,
     bench_input,
     check_sizes,
-    padded_size,
     machine_info,
     make_row,
     matmul_ceiling,
+    padded_size,
     time_runs,
 )
 from .runtime.errors import InvalidInputError

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..runtime.atomic import write_atomic
 from ..runtime.contract import (
     CFG_METADATA_KEY,
     INPUT_NAME,
@@ -55,15 +54,6 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Give a finished temporary file the usual permissions (``0o666`` less the umask; ``mkstemp`` makes it
-    ``0o600``) and move it onto ``path`` atomically with ``os.replace``."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
 def save_onnx_atomic(model: onnx.ModelProto, path: str | Path) -> Path:
     """Check ``model`` with ``onnx.checker`` and write it to ``path`` via a temporary file + ``os.replace``.
 
@@ -79,16 +69,7 @@ def save_onnx_atomic(model: onnx.ModelProto, path: str | Path) -> Path:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"the ONNX model for {str(path)!r} is invalid: {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp, save_as_external_data=False)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: onnx.save_model(model, tmp, save_as_external_data=False))
 
 
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:

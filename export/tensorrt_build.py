@@ -24,11 +24,11 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runtime.atomic import write_atomic
 from ..runtime.contract import (
     CFG_METADATA_KEY,
     FLAVOUR_KEY,
@@ -41,7 +41,6 @@ from ..runtime.contract import (
 from ..runtime.engine_meta import EngineMeta, Profile, Shape4, mismatches, read_sidecar, sidecar_path, write_sidecar
 from ..runtime.errors import ArtifactError, BackendUnavailableError, ExportError, InvalidInputError
 from ..runtime.optional import require_cuda_runtime, require_tensorrt, tensorrt_module
-from .onnx_export import publish
 
 DEFAULT_MIN_HW = (64, 64)
 DEFAULT_OPT_HW = (512, 512)
@@ -269,18 +268,6 @@ class BuildResult:
     rebuilt_because: list[str] = field(default_factory=list)
 
 
-def _atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_engine(
     onnx_path: str | Path,
     engine_path: str | Path | None = None,
@@ -385,9 +372,9 @@ def build_engine(
             f"TensorRT failed to build an engine from {str(onnx_path)!r} (see its log above); "
             "check the profile sizes and the workspace limit"
         )
-    _atomic_write_bytes(engine_path, memoryview(serialized))
+    write_atomic(engine_path, memoryview(serialized))
     write_sidecar(engine_path, expected)
-    _atomic_write_bytes(cache_file, memoryview(config.get_timing_cache().serialize()))
+    write_atomic(cache_file, memoryview(config.get_timing_cache().serialize()))
     return BuildResult(engine_path, expected, reused=False, rebuilt_because=rebuilt_because)
 
 

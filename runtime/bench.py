@@ -47,7 +47,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from .artifact import MODEL_ALIASES, ONNX_SUFFIX, ArtifactContract, is_engine_path, weights_dir
+from .atomic import write_atomic
 from .backend import BackendKind, open_backend
 from .contract import MACS_PER_PIXEL_KEY
 from .errors import ArtifactError, InvalidInputError
@@ -258,12 +258,12 @@ class BenchReport:
 
     def write_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as indented JSON, atomically."""
-        return write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def write_markdown(self, path: str | Path) -> Path:
         """Write :meth:`markdown` (with a machine line on top), atomically."""
         head = f"Machine: {describe_machine(self.machine)}\n\n" if self.machine else ""
-        return write_text_atomic(path, head + self.markdown() + "\n")
+        return write_atomic(path, head + self.markdown() + "\n")
 
 
 def read_json(path: str | Path) -> BenchReport:
@@ -277,21 +277,6 @@ def read_json(path: str | Path) -> BenchReport:
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read benchmark JSON {str(path)!r} ({exc})") from exc
     return BenchReport.from_dict(data)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:

@@ -372,10 +372,8 @@ class Denoiser:
         if (ph, pw) != (h, w):
             x = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode="reflect")
         tile = self._tile_hw
-        if tile is None or (ph <= tile[0] and pw <= tile[1]):
-            y = self._run_batches(x)
-        else:
-            y = self._run_tiled(x, tile)
+        whole = tile is None or (ph <= tile[0] and pw <= tile[1])
+        y = self._run_batches(x) if whole or tile is None else self._run_tiled(x, tile)
         return y[:, :, :h, :w]
 
     def _run_batches(self, xs: np.ndarray) -> np.ndarray:

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic
 from .contract import INPUT_NAME, OUTPUT_NAME, ModelCfg
 from .errors import ArtifactError
 
@@ -177,21 +176,7 @@ def sidecar_path(engine_path: str | Path) -> Path:
 
 def write_sidecar(engine_path: str | Path, meta: EngineMeta) -> Path:
     """Write ``meta`` as ``<engine>.json`` atomically (temporary file + ``os.replace``); returns its path."""
-    path = sidecar_path(engine_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0o600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(sidecar_path(engine_path), json.dumps(meta.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def read_sidecar(engine_path: str | Path) -> EngineMeta:

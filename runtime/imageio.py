@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import TEMP_SUFFIX, TEMP_TAG, write_atomic
 from .errors import InvalidInputError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -43,9 +43,7 @@ _LOSSLESS_TIFF = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
 # Temporary files of atomic writes: hidden, beside the destination, named after it and the writing process,
 # e.g. ".a.png.edgedenoise-4711-k3j9x2ab.tmp", so that a later run can recognise and remove the ones a killed
 # process left behind (see remove_stale_temps).
-_TEMP_TAG = ".edgedenoise-"
-_TEMP_SUFFIX = ".tmp"
-_TEMP_NAME = re.compile(r"^\..+" + re.escape(_TEMP_TAG) + r"(?P<pid>\d+)-[A-Za-z0-9_]+" + re.escape(_TEMP_SUFFIX) + "$")
+_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_TAG) + r"(?P<pid>\d+)-[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$")
 
 
 @dataclass(frozen=True)
@@ -258,49 +256,11 @@ def write_image(path: str | Path, pixels: np.ndarray, info: ImageInfo | None = N
     if info is not None and info.compression and suffix in (".tif", ".tiff"):
         kwargs["compression"] = info.compression
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_file_beside(path)
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    os.close(fd)
-    try:
-        im.save(tmp, format=Image.registered_extensions()[suffix], **kwargs)
-        commit_temp(tmp, path)
+        write_atomic(path, lambda tmp: im.save(tmp, format=Image.registered_extensions()[suffix], **kwargs))
     except (OSError, ValueError) as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InvalidInputError(f"{path}: cannot write ({exc})") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InvalidInputError(f"{path}: cannot write ({reason})") from exc
     return path
-
-
-def temp_file_beside(path: Path) -> tuple[int, str]:
-    """Create the temporary file for an atomic write of ``path``: ``(fd, name)`` from :func:`tempfile.mkstemp`.
-
-    The name is hidden and recognisable, ``.<name>.edgedenoise-<pid>-<random>.tmp``, in ``path``'s folder (so
-    that ``os.replace`` stays on one file system). Raises OSError.
-    """
-    return tempfile.mkstemp(prefix=f".{path.name}{_TEMP_TAG}{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=path.parent)
-
-
-def commit_temp(tmp: str | Path, path: Path) -> None:
-    """Make the finished temporary file ``tmp`` durable and rename it to ``path`` atomically.
-
-    ``fsync`` before the rename: without it a power cut can leave ``path`` renamed but empty (ext4 delayed
-    allocation), which ``--skip-existing`` or an ``--in-place`` run would then take for a finished file.
-    The folder is synced after the rename where the OS allows it. Raises OSError.
-    """
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
 
 
 def _pid_running(pid: int) -> bool:
@@ -314,7 +274,7 @@ def _pid_running(pid: int) -> bool:
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete the temporary files of atomic writes (:func:`temp_file_beside`) that killed processes left.
+    """Delete the temporary files of atomic writes (:func:`.atomic.temp_beside`) that killed processes left.
 
     A file is stale if its name has the pattern ``.<name>.edgedenoise-<pid>-<random>.tmp`` and no process with
     that id runs on this machine. The files of running writers are left alone. Two machines (or containers

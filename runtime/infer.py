@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,17 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_atomic
 from .backend import BackendKind, RuntimeInfo
 from .denoiser import ColorMode, Denoiser, NonFinite
 from .errors import EdgeDenoiseError, InvalidInputError
 from .imageio import (
     IMAGE_SUFFIXES,
-    commit_temp,
     from_float,
     list_images,
     read_image,
     remove_stale_temps,
-    temp_file_beside,
     to_float,
     write_image,
 )
@@ -382,18 +380,7 @@ class InferRun:
                 else None,
             },
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_file_beside(path)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=2)
-                f.write("\n")
-            commit_temp(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, json.dumps(data, indent=2) + "\n")
 
     def close(self) -> None:
         """Release the model."""

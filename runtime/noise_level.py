@@ -87,7 +87,9 @@ def estimate_sigma(image: np.ndarray, value_range: tuple[float, float] = (0.0, 1
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or x.shape[0] < 4 or x.shape[1] < 4:
-        raise InvalidInputError(f"noise estimation needs an (H, W) or (H, W, C) image of at least 4x4, got {image.shape}")
+        raise InvalidInputError(
+            f"noise estimation needs an (H, W) or (H, W, C) image of at least 4x4, got {np.shape(image)}"
+        )
     lo, hi = value_range
     # large frames: 64-row bands spread evenly over the image, about MAX_PIXELS in all (the estimate is a median)
     h = x.shape[0]

@@ -29,7 +29,7 @@ import numpy as np
 
 from .artifact import ArtifactContract
 from .backend import Backend, BackendKind, InputSpec
-from .contract import INPUT_NAME, SIGMA_NAME, OUTPUT_NAME
+from .contract import INPUT_NAME, OUTPUT_NAME, SIGMA_NAME
 from .errors import ArtifactError, BackendUnavailableError, InferenceError, InvalidInputError
 from .onnx_scan import check_external_data
 from .optional import onnxruntime_module

@@ -28,7 +28,7 @@ import numpy as np
 
 from .artifact import ArtifactContract
 from .backend import BackendKind, InputSpec, SerializedBackend
-from .contract import INPUT_NAME, SIGMA_NAME, OUTPUT_NAME
+from .contract import INPUT_NAME, OUTPUT_NAME, SIGMA_NAME
 from .engine_meta import EngineMeta, read_sidecar, runtime_mismatches
 from .errors import ArtifactError, BackendUnavailableError, InferenceError, InvalidInputError
 from .optional import require_cuda_runtime, require_tensorrt

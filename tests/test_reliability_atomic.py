@@ -20,8 +20,7 @@ import pytest
 from PIL import Image
 from runtime_helpers import BLOCK_TORCH, ROOT, run_cli, tiny_onnx
 
-from edgedenoise.runtime import Denoiser
-from edgedenoise.runtime import imageio as imageio_module
+from edgedenoise.runtime import Denoiser, atomic
 from edgedenoise.runtime.imageio import remove_stale_temps, write_image
 
 TEMP = re.compile(r"^\.(?P<name>.+)\.edgedenoise-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
@@ -178,8 +177,34 @@ def test_skip_existing_redoes_an_empty_output(tmp_path: Path, capsys: pytest.Cap
 def test_temp_names_are_hidden_from_image_listing(tmp_path: Path) -> None:
     from edgedenoise.runtime.imageio import list_images
 
-    fd, name = imageio_module.temp_file_beside(tmp_path / "x.png")
+    fd, name = atomic.temp_beside(tmp_path / "x.png")
     os.close(fd)
     assert TEMP.match(Path(name).name) and int(TEMP.match(Path(name).name)["pid"]) == os.getpid()  # type: ignore[index]
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "y.png")
     assert list_images(tmp_path) == [tmp_path / "y.png"]  # a leftover is never taken for an input
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """mkstemp makes 0600; every output is published 0666 less the umask (0644 under 022), and an --in-place
+    replacement keeps the mode of the file it replaces."""
+    old = os.umask(0o022)
+    try:
+        src = tmp_path / "in"
+        _images(src, 2, 16)
+        os.chmod(src / "frame001.png", 0o664)
+        report = tmp_path / "r" / "report.json"
+        args = ["infer", str(tiny_onnx("rednet10")), str(src / "frame000.png"), "-o", str(tmp_path / "out"),
+                "--threads", "1", "--report", str(report)]
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+        code, _, err = run_cli(
+            ["infer", str(tiny_onnx("rednet10")), str(src / "frame001.png"), "--in-place", "--threads", "1"], capsys
+        )
+        assert code == 0, err
+        atomic.write_atomic(tmp_path / "t.json", "{}")
+        outputs = (tmp_path / "out" / "frame000.png", report, tmp_path / "t.json")
+        modes = {p.name: os.stat(p).st_mode & 0o777 for p in outputs}
+        assert modes == {"frame000.png": 0o644, "report.json": 0o644, "t.json": 0o644}
+        assert os.stat(src / "frame001.png").st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)

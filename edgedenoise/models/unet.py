@@ -9,10 +9,10 @@ resolution is FFDNet's (Zhang et al., IEEE TIP 2018, Sec. III-B; DRUNet, Zhang e
 conditions a U-Net on one σ channel); here it enters at the coarsest level, pooled to 1/16 and added through a
 1x1 conv as a per-pixel, per-channel bias: a σ map is smooth, and at the finest level a one-channel conv cost
 13 ms of about 200 per 1920x1080 frame in ONNX Runtime INT8 on the 2-core CPU, at 1/16 next to nothing. Every
-decoder level, and so the predicted noise, depends on it. Up-sampling is a 1x1 conv to 4x the channels and a pixel shuffle (Shi et
-al., CVPR 2016) is not used inside: a 1x1 conv to the finer level's width, then nearest-neighbour x2 and the
-skip added (at 1920x1080 on a 2-core CPU ONNX Runtime's DepthToSpace of a 32-channel map cost as much as a 3x3
-conv: 148 ms against 183 ms per frame, FP32). Down-sampling is a 2x2 conv with stride 2. Every weighted layer is
+decoder level, and so the predicted noise, depends on it. Up-sampling by pixel shuffle (Shi et al., CVPR 2016)
+is used only at the exit: inside, a 1x1 conv to the finer level's width, then nearest-neighbour x2 and the skip
+added (at 1920x1080 on a 2-core CPU ONNX Runtime's DepthToSpace of a 32-channel map cost as much as a 3x3 conv:
+148 ms against 183 ms per frame, FP32). Down-sampling is a 2x2 conv with stride 2. Every weighted layer is
 a plain Conv, so every one quantizes to INT8 and no ConvTranspose needs re-parameterising at export.
 
 Why not more depth at 1/4 resolution: a flat stack of 32 features behind a x4 unshuffle has two features per

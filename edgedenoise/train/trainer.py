@@ -124,10 +124,7 @@ class Validator:
         takes_sigma = model_cfg(model).noise_level_input
         for c, n in zip(self.clean, self.noisy, strict=True):
             x = torch.from_numpy(n)[None].to(device)
-            if takes_sigma:
-                out = model(x, torch.full_like(x[:, :1], self.sigma / 255.0))
-            else:
-                out = model(x)
+            out = model(x, torch.full_like(x[:, :1], self.sigma / 255.0)) if takes_sigma else model(x)
             out = out.float().cpu().numpy()[0]
             scores.append(psnr(quantize8(out), quantize8(c)))
         model.train(was)
@@ -410,7 +407,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         )
         if teacher is not None:  # distillation: one MSE against the blend of clean and teacher (DistillConfig)
             with torch.no_grad():
-                t_out = teacher(noisy) if not model_cfg(teacher).noise_level_input else teacher(noisy, sigma_map.to(device))
+                t_cond = model_cfg(teacher).noise_level_input
+                t_out = teacher(noisy, sigma_map.to(device)) if t_cond else teacher(noisy)
                 clean = torch.lerp(clean, t_out.float(), cfg.distill.weight)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             loss = _loss(net, model, noisy, clean, cfg.multi_supervision, sigma_in)
