@@ -4,7 +4,7 @@ calls from several threads (they must give the sequential results).
 Prints figures and a PASS/FAIL line; exits 1 on FAIL. Run from the repository root, e.g.
 
     nice -n 5 .venv/bin/python benchmarks/soak.py                       # tiny rednet10, 1,000 frames of 256x256
-    .venv/bin/python benchmarks/soak.py --model out/rednet30.int8.onnx --size 1080x1920 --frames 1000
+    .venv/bin/python benchmarks/soak.py --model out/rednet30.int8.cpu.onnx --size 1080x1920 --frames 1000
     .venv/bin/python benchmarks/soak.py --sizes 256x256,240x320,255x257,64x64   # frames cycle through sizes
     .venv/bin/python benchmarks/soak.py --random-sizes                          # a new size (128..256) each frame
 

@@ -8,7 +8,7 @@ time of the ``Denoiser`` call alone) is recorded; the script prints p50/p90/p99 
 
 Needs no PyTorch. Run from the repository root, e.g.::
 
-    python examples/camera_pipeline.py rednet30.int8.onnx --frames 100 --size 720x1280
+    python examples/camera_pipeline.py rednet30.int8.cpu.onnx --frames 100 --size 720x1280
     python examples/camera_pipeline.py rednet30.fp16.engine --video street.mp4 --frames 300
 """
 

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from onnxruntime.quantization import CalibrationDataReader
+
+try:
+    from onnxruntime.quantization import CalibrationDataReader
+except ImportError:  # no `onnx` (a runtime-only install): `compare` still loads images from here, readers are unused
+    CalibrationDataReader = object  # type: ignore[misc,assignment]
 
 from ..runtime.contract import INPUT_NAME, SIGMA_NAME, ModelCfg
 from ..runtime.errors import CalibrationError, InvalidInputError
@@ -100,7 +104,8 @@ def calibration_sigmas(cfg: ModelCfg) -> tuple[float, ...]:
     ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (a range, blind or noise-level-conditioned; a ``,clip8=...`` suffix is
     ignored) -> three levels evenly spaced from ``max(A, 5)`` to ``B``, so that the activation ranges (and, for a
     conditioned model, the range of its σ input) cover the strongest noise the model handles; anything else
-    (``"untrained"``, Poisson-Gaussian labels) -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to override.
+    (``"untrained"``, Poisson-Gaussian labels) -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to
+    override.
     """
     m = re.fullmatch(r"awgn:([0-9.]+)(?:-([0-9.]+))?(?:,.*)?", cfg.noise)
     if not m:

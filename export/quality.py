@@ -217,19 +217,13 @@ def compare_artifacts(
             contracts disagree on the I/O.
         InvalidInputError: the folder has no readable images.
     """
-    from ..runtime.contract import CFG_METADATA_KEY, ModelCfg
+    from ..runtime.bench import read_onnx_contract
     from ..runtime.errors import ArtifactError
-    from ..runtime.onnx_scan import check_external_data
     from .calibration import load_images
-    from .onnx_export import read_metadata
 
-    cfgs = []
-    for p in (a, b):
-        check_external_data(p)  # external data outside the model's folder: refused before onnx/ORT read it
-        meta = read_metadata(p)
-        if CFG_METADATA_KEY not in meta:
-            raise ArtifactError(f"{str(p)!r} has no {CFG_METADATA_KEY!r} metadata; export it with `edgedenoise export`")
-        cfgs.append(ModelCfg.from_json(meta[CFG_METADATA_KEY]))
+    # the contract through ONNX Runtime (which refuses external data outside the model's folder): no `onnx`
+    # needed, so compare runs in a runtime-only install
+    cfgs = [read_onnx_contract(p).cfg for p in (a, b)]
     if (cfgs[0].in_channels, cfgs[0].size_multiple) != (cfgs[1].in_channels, cfgs[1].size_multiple):
         raise ArtifactError(f"{str(a)!r} and {str(b)!r} take different inputs ({cfgs[0]} vs {cfgs[1]})")
     multiple = max(cfgs[0].size_multiple, cfgs[1].size_multiple)

@@ -11,10 +11,13 @@ A MODEL argument is either a path to an artifact or the name of a shipped model,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .contract import CFG_METADATA_KEY, FLAVOUR_KEY, PRECISION_KEY, ModelCfg
 from .errors import ArtifactError, UnknownModelError
@@ -87,6 +90,39 @@ def shipped_onnx_models() -> list[str]:
     return sorted(p.stem for p in folder.glob(f"*{ONNX_SUFFIX}") if "." not in p.stem) if folder.is_dir() else []
 
 
+def shipped_table() -> list[dict[str, Any]]:
+    """The shipped models as a runtime install sees them, without torch: one row per FP32 ONNX in
+    :func:`weights_dir`, from its model card (``<name>.json``) where one ships.
+
+    Row keys: ``name``, ``precisions`` (e.g. ``["fp32", "int8.cpu"]``, the files beside it), ``macs_per_pixel``
+    (float or None), ``inputs`` (``"noisy"`` or ``"noisy, sigma"``), ``noise`` (what it was trained on) and
+    ``bsd68_sigma25`` (the card's FP32 PSNR in dB on BSD68 at σ 25, None when the card has none).
+    """
+    folder = weights_dir()
+    rows = []
+    for name in shipped_onnx_models():
+        stems = sorted(p.stem for p in folder.glob(f"{name}.*{ONNX_SUFFIX}"))
+        card: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            card = json.loads((folder / f"{name}.json").read_text())
+        cfg = card.get("cfg") or {}
+        psnr = None
+        for r in (card.get("evaluation", {}).get("sets", {}).get("BSD68", {}).get("results") or []):
+            if r.get("sigma") == 25.0 and r.get("model_sigma", "true") == "true" and not r.get("clip8"):
+                psnr = r.get("psnr")
+        rows.append(
+            {
+                "name": name,
+                "precisions": ["fp32"] + [st[len(name) + 1 :] for st in stems],
+                "macs_per_pixel": card.get("macs_per_pixel"),
+                "inputs": "noisy, sigma" if cfg.get("noise_level_input") else "noisy",
+                "noise": cfg.get("noise", "?"),
+                "bsd68_sigma25": psnr,
+            }
+        )
+    return rows
+
+
 def is_engine_path(path: str | Path) -> bool:
     """True if ``path`` names a TensorRT engine (``.engine``, ``.plan``, ``.trt``)."""
     return Path(path).suffix.lower() in ENGINE_SUFFIXES
@@ -118,8 +154,15 @@ def resolve_model(model: str | Path) -> Path:
     candidate = weights_dir() / f"{name}{ONNX_SUFFIX}"
     if candidate.is_file():
         return candidate
-    shipped = ", ".join(shipped_onnx_models()) or "none"
+    folder = weights_dir()
+    stems = sorted(p.stem for p in folder.glob(f"*{ONNX_SUFFIX}")) if folder.is_dir() else []
+    close = [st for st in stems if st.startswith(name + ".")]
+    if close:
+        raise UnknownModelError(f"no shipped file {name}{ONNX_SUFFIX}; did you mean {' or '.join(close)}?")
+    base = name.split(".")[0]
+    precision = name.split(".")[1] if "." in name else ""
+    flag = f" --{precision}" if precision in ("int8", "fp16") else ""
     raise UnknownModelError(
-        f"no shipped ONNX for model {text!r} (looked for {candidate}; shipped: {shipped}); "
-        f"create it with `edgedenoise export --model {text}` and pass the .onnx path"
+        f"no shipped ONNX for model {text!r} (shipped: {', '.join(stems) or 'none'}); "
+        f"create it with `edgedenoise export --model {base}{flag}` and pass the .onnx path"
     )

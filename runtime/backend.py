@@ -187,7 +187,7 @@ def candidates(path: Path, requested: BackendKind, allow_fallback: bool, device:
     if requested is BackendKind.TENSORRT:
         raise InvalidInputError(
             f"the 'tensorrt' backend runs TensorRT .engine files, not {path.name}; build an engine on this device "
-            "(`edgedenoise export`) or use --backend ort-tensorrt"
+            f"(`edgedenoise build {path.name}`) or use --backend ort-tensorrt"
         )
     if requested is BackendKind.AUTO:
         # An explicit GPU index is a request for a GPU: the CPU is then a fallback, not a choice.

@@ -164,7 +164,8 @@ def plan_jobs(inputs: Sequence[str], output: str | Path | None, in_place: bool =
         input, and outputs two sources would share become jobs with ``error`` set.
 
     Raises:
-        InvalidInputError: no inputs, or not exactly one of ``output`` / ``in_place``.
+        InvalidInputError: no inputs, not exactly one of ``output`` / ``in_place``, or ``output`` an existing
+            file where a folder is needed.
     """
     if not inputs:
         raise InvalidInputError("no INPUT given; pass image files, folders or glob patterns")
@@ -180,6 +181,10 @@ def plan_jobs(inputs: Sequence[str], output: str | Path | None, in_place: bool =
         and out.suffix.lower() in IMAGE_SUFFIXES
         and not out.is_dir()
     )
+    if out is not None and not single_file and out.exists() and not out.is_dir():
+        raise InvalidInputError(
+            f"-o {out} is an existing file, but the inputs need an output folder; name a folder (new or existing)"
+        )
     sources = {f.resolve() for _, files, _ in expanded for f, _ in files}
     jobs: list[Job] = []
     taken: dict[Path, str] = {}

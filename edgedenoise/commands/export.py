@@ -108,7 +108,7 @@ def export_cmd(
       edgedenoise export --model rednet --int8 -o out
       edgedenoise export --model runs/rednet30_blind/best.safetensors --fp16 --int8 --calib-method entropy
     """
-    needs_torch("export")
+    needs_torch("export", "train,export")
     from ..export.pipeline import export_model
     from ..export.tensorrt_build import engine_notice, engines_available
     from ..runtime.errors import CalibrationError

@@ -196,7 +196,8 @@ def load_pretrained(name: str) -> nn.Module:
 
 
 def pretrained_table() -> list[dict[str, Any]]:
-    """One row per registered model: name, params, macs_per_pixel, size_multiple, receptive_field, shipped."""
+    """One row per registered model: name, params, macs_per_pixel, size_multiple, receptive_field, inputs
+    (``"noisy"`` or ``"noisy, sigma"``), shipped."""
     shipped = set(shipped_models())
     rows = []
     for name in list_models():
@@ -209,6 +210,7 @@ def pretrained_table() -> list[dict[str, Any]]:
                 "macs_per_pixel": count_macs_per_pixel(model, size=32),
                 "size_multiple": cfg.size_multiple,
                 "receptive_field": cfg.receptive_field,
+                "inputs": "noisy, sigma" if cfg.noise_level_input else "noisy",
                 "shipped": "yes" if name in shipped else "no",
             }
         )
