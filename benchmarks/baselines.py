@@ -91,9 +91,9 @@ class TimedPredictor:
         self.backend = inner.backend
         self.seconds: list[float] = []
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
         t0 = time.perf_counter()
-        y = self.inner(x)
+        y = self.inner(x) if sigma is None else self.inner(x, sigma)
         self.seconds.append(time.perf_counter() - t0)
         return y
 

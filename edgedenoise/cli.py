@@ -61,7 +61,7 @@ def models_cmd() -> None:
             (
                 r["name"],
                 f"{r['params']:,}",
-                f"{r['macs_per_pixel'] / 1e6:.4f} M",
+                _macs(r["macs_per_pixel"]),
                 str(r["size_multiple"]),
                 str(r["receptive_field"]),
                 r["inputs"],
@@ -72,13 +72,17 @@ def models_cmd() -> None:
     )
 
 
+def _macs(v: float) -> str:
+    return f"{v / 1e6:.3f} M" if v >= 1e6 else f"{v / 1e3:.2f} k"
+
+
 def _shipped_rows() -> list[tuple[str, ...]]:
     from .runtime.artifact import shipped_table
 
     header = ("name", "precisions", "MACs/pixel", "inputs", "trained on", "BSD68 σ25 (dB)")
     rows = [header]
     for r in shipped_table():
-        macs = f"{r['macs_per_pixel'] / 1e6:.4f} M" if r["macs_per_pixel"] else "-"
+        macs = _macs(r["macs_per_pixel"]) if r["macs_per_pixel"] else "-"
         psnr = f"{r['bsd68_sigma25']:.2f}" if r["bsd68_sigma25"] else "-"
         rows.append((r["name"], ", ".join(r["precisions"]), macs, r["inputs"], r["noise"], psnr))
     return rows

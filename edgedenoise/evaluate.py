@@ -286,12 +286,16 @@ def denoise_array(
             raise InvalidInputError(f"{predictor.cfg.arch} takes a noise level; give its σ")
         lo, hi = predictor.cfg.value_range
         smap = np.full((1, 1, *x.shape[2:]), sigma / 255.0 * (hi - lo), np.float32)
+
+    def run(xx: np.ndarray, mm: np.ndarray | None) -> np.ndarray:
+        # blind predictors (and classical baselines) take the image alone
+        return predictor(np.ascontiguousarray(xx)) if mm is None else predictor(np.ascontiguousarray(xx), mm)
+
     if not ensemble:
-        return np.asarray(predictor(np.ascontiguousarray(x), smap)[0, :, :h, :w], dtype=np.float32)
+        return np.asarray(run(x, smap)[0, :, :h, :w], dtype=np.float32)
     acc = np.zeros(x.shape, dtype=np.float64)
     for mode in range(8):
-        m = None if smap is None else np.ascontiguousarray(dihedral(smap, mode))
-        y = predictor(np.ascontiguousarray(dihedral(x, mode)), m)
+        y = run(dihedral(x, mode), None if smap is None else np.ascontiguousarray(dihedral(smap, mode)))
         acc += dihedral_inverse(y, mode)
     return (acc / 8.0).astype(np.float32)[0, :, :h, :w]
 
