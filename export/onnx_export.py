@@ -26,6 +26,7 @@ import numpy as np
 
 from ..runtime.atomic import write_atomic
 from ..runtime.contract import (
+    ACTIVATION_BYTES_KEY,
     CFG_METADATA_KEY,
     INPUT_NAME,
     MACS_PER_PIXEL_KEY,
@@ -130,7 +131,8 @@ def export_onnx(
     ModelCfg JSON (``CFG_METADATA_KEY``), ``PRECISION_KEY = "fp32"``, the edgedenoise version, the Conv
     multiply-accumulates per input pixel of the exported (re-parameterised) graph (``MACS_PER_PIXEL_KEY``, a
     float as a string, counted by ``edgedenoise.models.count_macs_per_pixel``; read by ``edgedenoise bench``
-    for GFLOP/s) and, if known, the weights' sha256.
+    for GFLOP/s), the Conv output bytes per input pixel (``ACTIVATION_BYTES_KEY``, for the Denoiser's memory
+    budget) and, if known, the weights' sha256.
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -144,6 +146,7 @@ def export_onnx(
 
     from .. import __version__
     from ..models import count_macs_per_pixel, model_cfg
+    from ..models.registry import activation_bytes_per_pixel
     from .reparam import reparameterize
 
     if opset < MIN_OPSET:
@@ -154,7 +157,7 @@ def export_onnx(
     props = {CFG_METADATA_KEY: cfg.to_json(), PRECISION_KEY: "fp32", VERSION_KEY: __version__}
     if weights_sha256:
         props[WEIGHTS_SHA_KEY] = weights_sha256
-    clash = sorted(set(extra_metadata or {}) & (set(props) | {MACS_PER_PIXEL_KEY}))
+    clash = sorted(set(extra_metadata or {}) & (set(props) | {MACS_PER_PIXEL_KEY, ACTIVATION_BYTES_KEY}))
     if clash:
         raise InvalidInputError(f"extra_metadata may not set {clash}; these keys are written by export_onnx")
     props.update(extra_metadata or {})
@@ -168,6 +171,7 @@ def export_onnx(
     net = net.cpu().float()
     m = cfg.size_multiple
     props[MACS_PER_PIXEL_KEY] = repr(float(count_macs_per_pixel(net, size=-(-64 // m) * m)))
+    props[ACTIVATION_BYTES_KEY] = repr(float(activation_bytes_per_pixel(net, size=-(-64 // m) * m)))
     # Batch 2 and H != W so that the exporter cannot specialise any of the three dynamic axes to a constant.
     example = torch.rand(2, cfg.in_channels, 12 * m, 16 * m)
     nchw = {0: Dim("N"), 2: Dim("H"), 3: Dim("W")}

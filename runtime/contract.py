@@ -24,6 +24,9 @@ WEIGHTS_SHA_KEY = "edgedenoise.weights_sha256"  # sha256 of the source weights f
 QUALITY_KEY = "edgedenoise.quality"  # JSON: PSNR/SSIM vs FP32 on the validation images, what was kept in FP32
 VERSION_KEY = "edgedenoise.version"  # edgedenoise version that wrote the artifact
 MACS_PER_PIXEL_KEY = "edgedenoise.macs_per_pixel"  # float as str: Conv MACs per input pixel of the exported graph
+# float as str: bytes of float32 Conv outputs per input pixel summed over one forward pass (an upper bound of
+# the activation memory; read by the Denoiser to tile only what would not fit its memory budget)
+ACTIVATION_BYTES_KEY = "edgedenoise.activation_bytes_per_pixel"
 INPUT_NAME = "noisy"  # (N, C, H, W) float32 (fp16 models: float32 I/O unless exported otherwise)
 OUTPUT_NAME = "denoised"  # (N, C, H, W), same dtype as the input
 # Second input of noise-level-conditioned models (ModelCfg.noise_level_input): (N, 1, H, W) float32, the noise

@@ -16,8 +16,11 @@ artifact, and turns any numpy image into what the model takes and back:
   **Colour model, gray image**: the gray plane is repeated into R, G, B and the mean of the output is returned.
 * **Sizes**: the image is padded (reflect, bottom and right) to ``ModelCfg.size_multiple`` and to an engine
   profile's minimum, and cropped back exactly; 1x1 and 2x2 images work (numpy's reflect pad repeats a single
-  pixel). Images larger than the tile (by default an engine's profile maximum, else
-  :data:`DEFAULT_TILE`) are tiled with an overlap of at least the receptive field and blended (:mod:`.tiling`).
+  pixel). An image is tiled, with an overlap of at least the receptive field and blended seams (:mod:`.tiling`),
+  only when it would not fit: by default when its activations (the artifact's ``activation_bytes_per_pixel``
+  times its pixels) exceed ``max_memory_mb``, as Intel Open Image Denoise's ``maxMemoryMB`` decides, with the
+  largest square tile that fits; else beyond an explicit ``tile`` or an engine's profile maximum. Tiling costs
+  speed (the overlap is computed twice), so a frame that fits runs whole.
 * **Noise level** (models with ``ModelCfg.noise_level_input``): the model is told σ per pixel. Give it on the
   0-255 scale (the field's convention for any bit depth) as one number (AWGN), an ``(H, W)`` map (signal-dependent
   noise), or ``"auto"``: estimated per image from the image itself (:func:`~.noise_level.estimate_sigma`).
@@ -41,16 +44,17 @@ thread or stream.
 from __future__ import annotations
 
 import enum
+import math
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
-from .contract import ModelCfg
+from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
 from .noise_level import estimate_sigma, sigma_map_from
-from .tiling import DEFAULT_BLEND, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
+from .tiling import DEFAULT_BLEND, DEFAULT_MEMORY_MB, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
@@ -81,8 +85,10 @@ class Denoiser:
             ``ort-cuda``, ``ort-cpu``).
         device: CUDA device index for GPU backends (None: device 0, and ``auto`` may use the CPU).
         allow_fallback: if the named backend cannot run, use the next one (recorded in :attr:`info`).
-        tile: largest tile side in pixels (None: an engine's profile maximum, else :data:`DEFAULT_TILE`;
+        tile: largest tile side in pixels (None: an engine's profile maximum, else decided by ``max_memory_mb``;
             0: never tile, only when the backend sets no size limit).
+        max_memory_mb: activation memory one model run may take, in MiB, when ``tile`` is None (artifacts without
+            the ``activation_bytes_per_pixel`` metadata tile at :data:`DEFAULT_TILE` instead).
         blend: width in pixels of the linear cross-fade between tiles (beyond the receptive-field halo).
         color: :class:`ColorMode` for gray models on colour images.
         nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
@@ -117,6 +123,7 @@ class Denoiser:
         nonfinite: str | NonFinite = NonFinite.RAISE,
         threads: int | None = None,
         sigma: float | str | np.ndarray | None = None,
+        max_memory_mb: float = DEFAULT_MEMORY_MB,
     ) -> None:
         self.color = _parse_enum(ColorMode, color, "color mode")
         self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
@@ -125,6 +132,10 @@ class Denoiser:
         self.blend = blend
         if tile is not None and tile < 0:
             raise InvalidInputError(f"tile must be a positive number of pixels or 0 (no tiling), got {tile}")
+        if not max_memory_mb > 0:
+            raise InvalidInputError(f"max_memory_mb must be > 0 MiB, got {max_memory_mb}")
+        self.max_memory_mb = float(max_memory_mb)
+        self._fit_px: int | None = None  # memory-budget mode: pixels one run may hold (None: the tile decides)
         self._backend: Backend | None = None
         max_tile = tile if tile else DEFAULT_TILE  # the ORT TensorRT provider builds its profile up to this
         self._backend, self.info = open_backend(
@@ -168,7 +179,14 @@ class Denoiser:
                     f"{spec.max_hw[0]}x{spec.max_hw[1]} pixels; pass a tile up to that, or none"
                 )
             return None
+        m = cfg.size_multiple
+        smallest = max(min_tile(cfg.receptive_field, m, self.blend), spec.min_hw[0], spec.min_hw[1])
         if tile is None:
+            per_px = self._activation_bytes()
+            if spec.max_hw is None and per_px:
+                self._fit_px = max(1, int(self.max_memory_mb * 2**20 / per_px))
+                side = max(smallest, math.isqrt(self._fit_px) // m * m)
+                return (side, side)
             hw = spec.max_hw if spec.max_hw is not None else (DEFAULT_TILE, DEFAULT_TILE)
         else:
             if spec.max_hw is not None and (tile > spec.max_hw[0] or tile > spec.max_hw[1]):
@@ -177,15 +195,26 @@ class Denoiser:
                     f"({spec.max_hw[0]}x{spec.max_hw[1]}, its profile maximum); pass a smaller --tile"
                 )
             hw = (tile, tile)
-        m = cfg.size_multiple
         hw = (hw[0] // m * m, hw[1] // m * m)
-        smallest = max(min_tile(cfg.receptive_field, m, self.blend), spec.min_hw[0], spec.min_hw[1])
         if min(hw) < smallest:
             raise InvalidInputError(
                 f"tile {min(hw)} is too small for {cfg.arch} (receptive field {cfg.receptive_field}, "
                 f"blend {self.blend}, size multiple {m}); use a tile of at least {smallest}"
             )
         return hw
+
+    def _activation_bytes(self) -> float | None:
+        try:
+            value = float(self._live.contract.metadata.get(ACTIVATION_BYTES_KEY, ""))
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and value > 0 else None
+
+    def _fits(self, pixels: int, h: int, w: int) -> bool:
+        """Whether a run of ``pixels`` (all images of a batch, padded ``h`` x ``w`` each) needs no tiling."""
+        if self._fit_px is not None:
+            return pixels <= self._fit_px
+        return self._tile_hw is None or (h <= self._tile_hw[0] and w <= self._tile_hw[1])
 
     @property
     def _live(self) -> Backend:
@@ -372,8 +401,7 @@ class Denoiser:
         if (ph, pw) != (h, w):
             x = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode="reflect")
         tile = self._tile_hw
-        whole = tile is None or (ph <= tile[0] and pw <= tile[1])
-        y = self._run_batches(x) if whole or tile is None else self._run_tiled(x, tile)
+        y = self._run_batches(x) if tile is None or self._fits(ph * pw, ph, pw) else self._run_tiled(x, tile)
         return y[:, :, :h, :w]
 
     def _run_batches(self, xs: np.ndarray) -> np.ndarray:
@@ -386,7 +414,7 @@ class Denoiser:
             x, noise = np.ascontiguousarray(x), np.ascontiguousarray(noise)
         else:
             x, noise = xs, None
-        budget = self._tile_hw[0] * self._tile_hw[1] if self._tile_hw else None
+        budget = self._fit_px or (self._tile_hw[0] * self._tile_hw[1] if self._tile_hw else None)
         by_pixels = max(1, budget // (x.shape[2] * x.shape[3])) if budget else x.shape[0]
         limit = min(backend.input_spec.max_batch or x.shape[0], by_pixels)
         if x.shape[0] <= limit:

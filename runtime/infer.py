@@ -43,6 +43,7 @@ from .imageio import (
     write_image,
 )
 from .metrics import awgn, psnr, quantize8
+from .tiling import DEFAULT_MEMORY_MB
 
 _GLOB_CHARS = set("*?[")
 
@@ -226,7 +227,8 @@ class InferRun:
     Args:
         model: artifact path or shipped model name (see :class:`~.denoiser.Denoiser`).
         inputs, output, in_place: see :func:`plan_jobs`.
-        backend, device, allow_fallback, tile, color, threads: passed to :class:`~.denoiser.Denoiser`.
+        backend, device, allow_fallback, tile, color, threads, max_memory_mb: passed to
+            :class:`~.denoiser.Denoiser`.
         noisy_sigma: add AWGN of this σ (0-255 scale) first and report PSNR (see the module docstring).
         seed: base noise seed; job ``i`` uses ``seed + i``.
         skip_existing: leave jobs whose output already exists (and is not empty) alone (status ``skipped``).
@@ -262,6 +264,7 @@ class InferRun:
         skip_existing: bool = False,
         sigma: float | str | None = None,
         nonfinite: str | NonFinite = NonFinite.RAISE,
+        max_memory_mb: float = DEFAULT_MEMORY_MB,
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
@@ -286,6 +289,7 @@ class InferRun:
             threads=threads,
             nonfinite=nonfinite,
             sigma=sigma,
+            max_memory_mb=max_memory_mb,
         )
         self._cleaned: set[Path] = set()
         self.stale_removed: list[Path] = []

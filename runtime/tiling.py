@@ -26,6 +26,10 @@ DEFAULT_BLEND = 16  # pixels of linear cross-fade between tiles, beyond the halo
 # Largest tile side when the backend sets no limit. It bounds memory: RED30 (64 features) on ONNX Runtime CPU
 # peaked at 0.45 GB resident with this limit and 3.3 GB untiled, at 1024x1024 (docs/runtime.md, "Tiling").
 DEFAULT_TILE = 512
+#: Activation memory (MiB) one model run may take before the Denoiser tiles (Intel Open Image Denoise's
+#: ``maxMemoryMB`` plays the same role); with RED30's 7.9 kB per pixel that is tiles of about 510x510, while
+#: the light models run a 1920x1080 frame whole.
+DEFAULT_MEMORY_MB = 2048
 
 
 @dataclass(frozen=True)

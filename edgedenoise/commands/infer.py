@@ -32,7 +32,15 @@ from ..runtime.denoiser import ColorMode, NonFinite
 @click.option(
     "--tile",
     type=click.IntRange(min=0),
-    help="Largest tile side in pixels (0: never tile) [default: 512, or an engine's profile].",
+    help="Largest tile side in pixels (0: never tile) [default: tile only an image whose activations exceed "
+    "--max-memory-mb, or beyond an engine's profile].",
+)
+@click.option(
+    "--max-memory-mb",
+    type=click.FloatRange(min=1),
+    default=2048,
+    show_default=True,
+    help="Activation memory one model run may take (MiB) before an image is tiled; frames that fit run whole.",
 )
 @click.option(
     "--color",

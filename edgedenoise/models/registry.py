@@ -139,6 +139,35 @@ def count_macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     return total / float(size * size)
 
 
+def activation_bytes_per_pixel(model: nn.Module, size: int = 64) -> float:
+    """Bytes of float32 Conv/ConvTranspose outputs per input pixel in one forward pass, plus the input and
+    output image: an upper bound of the activation memory a runtime needs (it reuses buffers; skip connections
+    keep some alive), used to decide when to tile. Measured with hooks on a ``(1, C, size, size)`` input."""
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        total += out.numel()
+
+    handles = [
+        m.register_forward_hook(hook)  # type: ignore[arg-type]
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
+    cfg = model_cfg(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(1, cfg.in_channels, size, size)
+            model(x, torch.zeros(1, 1, size, size)) if cfg.noise_level_input else model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return 4.0 * (total + 2 * cfg.in_channels * size * size) / float(size * size)
+
+
 def model_stats(name: str, **overrides: Any) -> ModelStats:
     """Parameters and MACs per pixel of a registered model (built with random weights)."""
     model = create_model(name, **overrides)
