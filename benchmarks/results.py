@@ -386,8 +386,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 UPDATE_SETTINGS = ("data", "sigma", "extra_sigmas", "seed", "limit", "sizes", "frame", "backend", "threads")
 
 
-def merge_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def merge_update(old: dict[str, Any], new: dict[str, Any], shipped: Sequence[str] | None = None) -> dict[str, Any]:
     """``old`` with the points and model facts of ``new``'s models replaced by ``new``'s (``--update``).
+
+    ``shipped``: the models that ship now; points and facts of any other (a retired model) are dropped, and the
+    update lists them under ``retired``.
 
     Points keep ``old``'s order (a model new to the JSON goes last). The update run is appended to
     ``updates`` with its command, times, machine and matmul ceiling; every replaced point gets
@@ -409,6 +412,8 @@ def merge_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     updates = list(old.get("updates", []))
     idx = len(updates)
     updated = list(dict.fromkeys(p["model"] for p in new["points"]))
+    keep = set(shipped) | set(updated) if shipped is not None else None
+    retired = sorted({p["model"] for p in old["points"]} - keep) if keep is not None else []
     updates.append(
         {
             "command": new["command"],
@@ -417,11 +422,14 @@ def merge_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             "machine": new["machine"],
             "ceiling": new["ceiling"],
             "models": updated,
+            **({"retired": retired} if retired else {}),
         }
     )
     fresh = {(p["model"], p["precision"], p["backend"]): dict(p, update=idx) for p in new["points"]}
     points = []
     for p in old["points"]:
+        if p["model"] in retired:
+            continue
         if p["model"] in updated:
             key = (p["model"], p["precision"], p["backend"])
             if key in fresh:
@@ -431,7 +439,7 @@ def merge_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             points.append(p)
     points += list(fresh.values())
     out["points"] = points
-    out["models"] = {**old.get("models", {}), **new["models"]}
+    out["models"] = {k: v for k, v in {**old.get("models", {}), **new["models"]}.items() if k not in retired}
     out["updates"] = updates
     return out
 
@@ -726,7 +734,8 @@ def _update_lines(res: dict[str, Any]) -> list[str]:
         lines += [
             f"Rows of {', '.join(f'`{m}`' for m in u['models'])} re-measured by `{u['command']}` from "
             f"{u['started_utc']} to {u['finished_utc']} (same protocol; float32 matmul ceiling then "
-            f"{u['ceiling']['gflops']:.0f} GFLOP/s): machine {describe_machine(u['machine'])}.",
+            f"{u['ceiling']['gflops']:.0f} GFLOP/s): machine {describe_machine(u['machine'])}."
+            + (f" Retired then (rows removed): {', '.join(u['retired'])}." if u.get("retired") else ""),
             "",
         ]
     return lines
@@ -1032,7 +1041,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             res = measure(args)
             if old_res is not None:
-                res = merge_update(old_res, res)
+                res = merge_update(old_res, res, shipped_models())
         except EdgeDenoiseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from .artifact import MODEL_ALIASES, ONNX_SUFFIX, ArtifactContract, is_engine_path, weights_dir
+from .artifact import MODEL_ALIASES, ArtifactContract, is_engine_path, shipped_onnx_models
 from .atomic import write_atomic
 from .backend import BackendKind, open_backend
 from .contract import MACS_PER_PIXEL_KEY
@@ -497,13 +497,7 @@ def parse_precisions(text: str | None) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
-def shipped_models() -> list[str]:
-    """Names of the shipped models: ``edgedenoise/weights/<name>.onnx`` files whose name has no other dot
-    (``rednet30.onnx``, not ``rednet30.int8.cpu.onnx``), sorted."""
-    folder = weights_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[: -len(ONNX_SUFFIX)] for p in folder.glob(f"*{ONNX_SUFFIX}") if p.name.count(".") == 1)
+shipped_models = shipped_onnx_models  # the names ``edgedenoise bench`` takes for shipped artifacts
 
 
 def _int8_key(backend: BackendKind) -> str:

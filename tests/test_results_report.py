@@ -341,6 +341,10 @@ def test_update_replaces_only_the_named_models_rows(results: ModuleType) -> None
     assert len(again["updates"]) == 2 and again["points"][1]["update"] == 1
     with pytest.raises(results_errors().InvalidInputError, match="sigma: 25.0 vs 50.0"):
         results.merge_update(old, dict(new, settings=dict(new["settings"], sigma=50.0)))
+    # a model that no longer ships (retired) leaves the report, named in its update
+    pruned = results.merge_update(old, new, shipped=["rednet30", "slim_a", "slim_b"])
+    assert {p["model"] for p in pruned["points"]} == {"rednet30", "slim_a", "slim_b", "slim_d"}
+    assert "slim_c" not in pruned["models"] and pruned["updates"][-1]["retired"] == ["slim_c"]
 
 
 def results_errors() -> ModuleType:
