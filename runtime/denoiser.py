@@ -5,9 +5,9 @@ artifact, and turns any numpy image into what the model takes and back:
 
 * **Layouts**: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` and batches ``(N, H, W, C)`` with C = 1 or 3; the result
   has the input's shape.
-* **Dtypes**: ``uint8`` (0..255), ``uint16`` (0..65535) and ``float32`` (already in the model's value range,
-  normally [0, 1]; noisy values outside it are fine); the result has the input's dtype, clipped to the
-  range (integers rounded).
+* **Dtypes**: ``uint8`` (0..255), ``uint16`` (0..65535, or 0..2^b - 1 with ``bit_depth=b``: 10- and 12-bit
+  sensor data stored in uint16) and ``float32`` (already in the model's value range, normally [0, 1]; noisy
+  values outside it are fine); the result has the input's dtype, clipped to the range (integers rounded).
 * **Gray model, colour image**: each of R, G, B is denoised as a gray image (``ColorMode.PER_CHANNEL``, the
   default), or only the luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, the weights of Pillow's ``L``
   conversion) and the change ``Y' - Y`` is added to every channel (``ColorMode.LUMA``: a third of the work,
@@ -89,6 +89,8 @@ class Denoiser:
             0: never tile, only when the backend sets no size limit).
         max_memory_mb: activation memory one model run may take, in MiB, when ``tile`` is None (artifacts without
             the ``activation_bytes_per_pixel`` metadata tile at :data:`DEFAULT_TILE` instead).
+        bit_depth: significant bits of ``uint16`` images (1-16; None: 16), used when a call gives none: a 12-bit
+            image spans 0..4095, not 0..65535.
         blend: width in pixels of the linear cross-fade between tiles (beyond the receptive-field halo).
         color: :class:`ColorMode` for gray models on colour images.
         nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
@@ -124,6 +126,7 @@ class Denoiser:
         threads: int | None = None,
         sigma: float | str | np.ndarray | None = None,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
+        bit_depth: int | None = None,
     ) -> None:
         self.color = _parse_enum(ColorMode, color, "color mode")
         self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
@@ -132,6 +135,8 @@ class Denoiser:
         self.blend = blend
         if tile is not None and tile < 0:
             raise InvalidInputError(f"tile must be a positive number of pixels or 0 (no tiling), got {tile}")
+        _check_bit_depth(bit_depth)
+        self.bit_depth = bit_depth
         if not max_memory_mb > 0:
             raise InvalidInputError(f"max_memory_mb must be > 0 MiB, got {max_memory_mb}")
         self.max_memory_mb = float(max_memory_mb)
@@ -223,7 +228,9 @@ class Denoiser:
         return self._backend
 
     # -- public API ------------------------------------------------------------------------------------------
-    def __call__(self, image: np.ndarray, *, sigma: float | str | np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, image: np.ndarray, *, sigma: float | str | np.ndarray | None = None, bit_depth: int | None = None
+    ) -> np.ndarray:
         """Denoise one image or a batch.
 
         Args:
@@ -232,14 +239,16 @@ class Denoiser:
                 either byte order; any strides (views, read-only arrays); never modified.
             sigma: only for models that take a noise level (:attr:`takes_noise_level`): σ on the 0-255 scale,
                 an ``(H, W)`` map of it, or ``"auto"``; None uses the Denoiser's ``sigma``.
+            bit_depth: significant bits of a ``uint16`` image (None: the Denoiser's ``bit_depth``, else 16).
 
         Returns:
             The denoised image, a new array: same shape and dtype (byte order included); clipped to the value
-            range (integers rounded).
+            range (integers rounded, within ``bit_depth`` bits).
 
         Raises:
             InvalidInputError: unsupported shape or dtype, empty image, NaN/Inf under ``NonFinite.RAISE``,
-                ``sigma`` given to a model that takes none, negative, or a map of another shape.
+                ``sigma`` given to a model that takes none, negative, or a map of another shape; a
+                ``bit_depth`` outside 1-16, or a uint16 image with values above ``2**bit_depth - 1``.
             InferenceError: the backend failed or returned NaN/Inf.
         """
         arr = np.asarray(image)
@@ -252,7 +261,8 @@ class Denoiser:
             )
         nhwc = _as_nhwc(arr)
         lo, hi = self.cfg.value_range
-        x = self._to_range(nhwc, lo, hi)
+        top = self._int_top(nhwc, bit_depth)
+        x = self._to_range(nhwc, lo, hi, top)
         y = self._denoise_nhwc(x, self._sigma_maps(x, sigma))
         if not np.isfinite(y).all():
             raise InferenceError(
@@ -260,26 +270,45 @@ class Denoiser:
                 "an FP16 overflow is the usual cause: use the FP32 or INT8 artifact"
             )
         y = np.clip(y, lo, hi)
-        out = _from_range(y, lo, hi, arr.dtype)
+        out = _from_range(y, lo, hi, arr.dtype, top)
         return out.reshape(arr.shape).astype(given, copy=False)
+
+    def _int_top(self, nhwc: np.ndarray, bit_depth: int | None) -> float | None:
+        """The value that maps to the range's top for an integer image (None for float)."""
+        if nhwc.dtype == np.float32:
+            return None
+        bits = bit_depth if bit_depth is not None else self.bit_depth
+        _check_bit_depth(bits)
+        if bits is None or nhwc.dtype != np.uint16:
+            return float(np.iinfo(nhwc.dtype).max)
+        top = float((1 << bits) - 1)
+        peak = int(nhwc.max())
+        if peak > top:
+            raise InvalidInputError(
+                f"uint16 image has values up to {peak}, above the {top:.0f} of {bits}-bit data; "
+                "pass the right bit depth (--bit-depth), or none for full 16-bit data"
+            )
+        return top
 
     denoise = __call__
 
     def resolve_sigma(
-        self, image: np.ndarray, sigma: float | str | np.ndarray | None = None
+        self, image: np.ndarray, sigma: float | str | np.ndarray | None = None, bit_depth: int | None = None
     ) -> float | np.ndarray | None:
         """The noise level :meth:`__call__` would use for ``image``, on the 0-255 scale.
 
         Args:
             image: as for :meth:`__call__` (one image; for a batch, the first).
-            sigma: as for :meth:`__call__`.
+            sigma, bit_depth: as for :meth:`__call__`.
 
         Returns:
             None for a blind model; a float (``"auto"`` resolved by :func:`~.noise_level.estimate_sigma`, or the
             number given), or the ``(H, W)`` map given.
         """
-        arr = np.asarray(image)
-        x = self._to_range(_as_nhwc(arr if arr.dtype in _DTYPES else arr.astype(np.float32)), *self.cfg.value_range)
+        nhwc = _as_nhwc(np.asarray(image))
+        if nhwc.dtype not in _DTYPES:
+            nhwc = nhwc.astype(np.float32)
+        x = self._to_range(nhwc, *self.cfg.value_range, self._int_top(nhwc, bit_depth))
         given = self._effective_sigma(sigma)
         if given is None:
             return None
@@ -320,8 +349,9 @@ class Denoiser:
         return f"Denoiser({self.info.summary()})"
 
     # -- internals -------------------------------------------------------------------------------------------
-    def _to_range(self, nhwc: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        """``(N, H, W, C)`` any supported dtype -> float32 in the model's value range; applies the NaN policy."""
+    def _to_range(self, nhwc: np.ndarray, lo: float, hi: float, top: float | None = None) -> np.ndarray:
+        """``(N, H, W, C)`` any supported dtype -> float32 in the model's value range; applies the NaN policy.
+        Integers: ``top`` (default the dtype's maximum) maps to ``hi``."""
         if nhwc.dtype == np.float32:
             finite = np.isfinite(nhwc)
             if not finite.all():
@@ -340,7 +370,7 @@ class Denoiser:
                     f"(accepted: {lo - slack:g}..{hi + slack:g}); scale it to [{lo:g}, {hi:g}] first (e.g. x / 255)"
                 )
             return nhwc
-        scale = float(np.iinfo(nhwc.dtype).max)
+        scale = top if top is not None else float(np.iinfo(nhwc.dtype).max)
         return (nhwc.astype(np.float32) * np.float32((hi - lo) / scale) + np.float32(lo)).astype(np.float32)
 
     def _check_sigma_arg(self, sigma: object) -> None:
@@ -480,12 +510,18 @@ def _nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 3, 1)
 
 
-def _from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> np.ndarray:
-    """float32 in ``[lo, hi]`` -> ``dtype`` (integers: scaled to their full range and rounded)."""
+def _from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype, top: float | None = None) -> np.ndarray:
+    """float32 in ``[lo, hi]`` -> ``dtype`` (integers: scaled to ``[0, top]``, default their full range, and
+    rounded)."""
     if dtype == np.float32:
         return y.astype(np.float32, copy=False)
-    top = float(np.iinfo(dtype).max)
+    top = top if top is not None else float(np.iinfo(dtype).max)
     return np.rint((y - lo) * (top / (hi - lo))).astype(dtype)
+
+
+def _check_bit_depth(bits: int | None) -> None:
+    if bits is not None and not (isinstance(bits, int) and 1 <= bits <= 16):
+        raise InvalidInputError(f"bit_depth must be a whole number of bits from 1 to 16, got {bits!r}")
 
 
 __all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "RuntimeInfo"]

@@ -56,6 +56,10 @@ class ImageInfo:
         alpha: ``(H, W)`` alpha plane in the file's dtype, passed through untouched on write; None without alpha.
         icc_profile: the embedded ICC profile, written back where the format holds one.
         compression: a lossless TIFF compression to keep (``tiff_lzw``, ...), else None.
+        exif: the EXIF block (camera make and model, date, exposure...) with its orientation reset to normal,
+            since the pixels are returned upright; written back to JPEG, PNG and TIFF. None without EXIF.
+        significant_bits: bits that carry data in a 16-bit gray PNG, from its ``sBIT`` chunk (e.g. 10 or 12
+            for a sensor's samples stored in uint16), written back; None when the file does not say.
     """
 
     mode: str
@@ -63,6 +67,8 @@ class ImageInfo:
     alpha: np.ndarray | None = None
     icc_profile: bytes | None = None
     compression: str | None = None
+    exif: bytes | None = None
+    significant_bits: int | None = None
 
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
@@ -131,6 +137,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
                 fmt = im.format
                 icc = im.info.get("icc_profile")
                 compression = im.info.get("compression")
+                exif = _upright_exif(im)  # from the file (a TIFF's tags do not follow exif_transpose's copy)
                 upright = ImageOps.exif_transpose(im)
                 upright.load()
                 pixels, mode, alpha = _to_array(upright, name)
@@ -154,8 +161,51 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         alpha=alpha,
         icc_profile=icc if isinstance(icc, bytes) and icc else None,
         compression=compression if compression in _LOSSLESS_TIFF else None,
+        exif=exif,
+        significant_bits=_png_sbit(path) if fmt == "PNG" and pixels.dtype == np.uint16 else None,
     )
     return pixels, info
+
+
+def _upright_exif(im: Any) -> bytes | None:
+    """The EXIF block of an image as it will be written once its pixels are upright: Orientation (tag 0x0112)
+    set to 1 (the rotation is applied to the pixels), a TIFF's own layout tags left out."""
+    from PIL import Image
+
+    raw = im.getexif().tobytes()  # a copy: the image's own Exif object must keep its orientation for exif_transpose
+    exif = Image.Exif()
+    exif.load(raw)
+    for tag in _TIFF_LAYOUT_TAGS:  # a TIFF's own layout tags describe its strips, not the picture: the writer sets them
+        exif.pop(tag, None)
+    if not exif:
+        return None
+    if 0x0112 in exif:
+        exif[0x0112] = 1
+    data = exif.tobytes()
+    return bytes(data) if data else None
+
+
+# TIFF tags of the image layout (TIFF 6.0, Sec. 8 and 14-15): width, length, bits, compression, photometric,
+# strips, samples, planar config, predictor, tiles, sample format.
+_TIFF_LAYOUT_TAGS = (256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339)
+
+
+def _png_sbit(path: Path) -> int | None:
+    """The gray significant-bits value of a PNG's ``sBIT`` chunk (PNG spec 11.3.3.4), if it has one before IDAT."""
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind in (b"IDAT", b"IEND"):
+                return None
+            body = f.read(length)
+            f.seek(4, 1)  # CRC
+            if kind == b"sBIT" and length >= 1 and 1 <= body[0] <= 16:
+                return int(body[0])
 
 
 def _rawmodes(im: Any) -> list[str]:
@@ -255,6 +305,14 @@ def write_image(path: str | Path, pixels: np.ndarray, info: ImageInfo | None = N
         kwargs["icc_profile"] = info.icc_profile
     if info is not None and info.compression and suffix in (".tif", ".tiff"):
         kwargs["compression"] = info.compression
+    if info is not None and info.exif and suffix in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        kwargs["exif"] = info.exif
+    if info is not None and info.significant_bits and suffix == ".png" and arr.dtype == np.uint16:
+        from PIL import PngImagePlugin
+
+        chunks = PngImagePlugin.PngInfo()
+        chunks.add(b"sBIT", bytes([info.significant_bits]))
+        kwargs["pnginfo"] = chunks
     try:
         write_atomic(path, lambda tmp: im.save(tmp, format=Image.registered_extensions()[suffix], **kwargs))
     except (OSError, ValueError) as exc:

@@ -236,6 +236,8 @@ class InferRun:
             file, :func:`~.noise_level.estimate_sigma`); default ``noisy_sigma`` when given, else ``"auto"``.
             Refused by blind models.
         nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
+        bit_depth: significant bits of 16-bit files (10 or 12 for most sensors); None: a PNG's ``sBIT`` chunk when
+            it has one, else 16.
 
     Before the first job that writes into a folder, the temporary files that killed earlier runs left there are
     removed (:func:`~.imageio.remove_stale_temps`; listed in :attr:`stale_removed`). A file that fails, including
@@ -265,6 +267,7 @@ class InferRun:
         sigma: float | str | None = None,
         nonfinite: str | NonFinite = NonFinite.RAISE,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
+        bit_depth: int | None = None,
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
@@ -290,7 +293,9 @@ class InferRun:
             nonfinite=nonfinite,
             sigma=sigma,
             max_memory_mb=max_memory_mb,
+            bit_depth=bit_depth,
         )
+        self.bit_depth = bit_depth
         self._cleaned: set[Path] = set()
         self.stale_removed: list[Path] = []
         self.sigma = sigma if sigma is not None else (noisy_sigma if self.denoiser.takes_noise_level else None)
@@ -321,16 +326,21 @@ class InferRun:
             pixels, info = read_image(job.src)
             p_noisy = p_den = None
             told: float | None = None
+            bits = self.bit_depth or info.significant_bits if pixels.dtype == np.uint16 else None
             if self.noisy_sigma is None:
-                told = self._told_sigma(pixels)
-                out = self.denoiser(pixels, sigma=told)
+                told = self._told_sigma(pixels, bits)
+                out = self.denoiser(pixels, sigma=told, bit_depth=bits)
             else:
-                clean = to_float(pixels)
+                top = float((1 << bits) - 1) if bits else None
+                clean = to_float(pixels) if top is None else pixels.astype(np.float32) / np.float32(top)
                 noisy = awgn(clean, self.noisy_sigma, seed)
                 told = self._told_sigma(noisy)
                 den = self.denoiser(noisy, sigma=told)
                 p_noisy, p_den = _psnr_pair(pixels, clean, noisy, den)
-                out = from_float(den, pixels.dtype)
+                if top is None:
+                    out = from_float(den, pixels.dtype)
+                else:
+                    out = np.rint(np.clip(den, 0.0, 1.0) * top).astype(pixels.dtype)
             write_image(job.dst, out, info)
         except (EdgeDenoiseError, MemoryError) as exc:
             msg = str(exc) if isinstance(exc, EdgeDenoiseError) else "out of memory; use a smaller --tile"
@@ -357,11 +367,11 @@ class InferRun:
             sigma=told,
         )
 
-    def _told_sigma(self, image: np.ndarray) -> float | None:
+    def _told_sigma(self, image: np.ndarray, bit_depth: int | None = None) -> float | None:
         """The σ (0-255) a conditioned model gets for ``image`` (``"auto"`` resolved once, here), else None."""
         if not self.denoiser.takes_noise_level:
             return None
-        value = self.denoiser.resolve_sigma(image, self.sigma)
+        value = self.denoiser.resolve_sigma(image, self.sigma, bit_depth)
         return None if value is None else float(np.mean(value))
 
     @property

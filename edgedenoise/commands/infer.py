@@ -63,6 +63,11 @@ from ..runtime.denoiser import ColorMode, NonFinite
     help="Noise level for models with a noise-level input: a σ (0-255 scale) or auto (estimated per image) "
     "[default: --noisy-sigma if given, else auto]. Each file's line says the σ used.",
 )
+@click.option(
+    "--bit-depth",
+    type=click.IntRange(1, 16),
+    help="Significant bits of 16-bit files (e.g. 10 or 12 for sensor data) [default: a PNG's sBIT chunk, else 16].",
+)
 @click.option("--noisy-sigma", type=click.FloatRange(min=0), help="Add AWGN of this σ (0-255) first; report PSNR.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed (image i: seed+i).")
 @click.option("--skip-existing", is_flag=True, help="Leave files whose output already exists.")
