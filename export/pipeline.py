@@ -209,14 +209,19 @@ def export_model(
     if int8 and not flavour_list:
         raise InvalidInputError("--int8 needs at least one flavour (cpu, trt)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     name = cfg.arch
 
     vdir = Path(val_dir) if val_dir else default_val_dir(cfg.in_channels)
     cdir = (Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)) if (int8 or fp16) else None
     if cdir is not None and cdir.resolve() == vdir.resolve():
         raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
+    for folder, option in ((vdir, "--val"), (cdir, "--calib")):
+        if folder is not None and not folder.is_dir():
+            raise InvalidInputError(
+                f"image folder {str(folder)!r} does not exist; pass a folder of clean images with {option}"
+            )
     val_images = load_images(vdir, cfg.in_channels, cfg.size_multiple)
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known good: a refused export leaves nothing
     val = make_validation_set(val_images, val_sigma if val_sigma is not None else gate_sigma(cfg))
     val_id = f"{vdir.name}:{files_sha256(vdir)[:16]}:sigma={val.sigma:g}"
 

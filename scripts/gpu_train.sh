@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the shipped models on one NVIDIA GPU in one prepared run (the `device` tool's H200, or any CUDA box),
+# Train the shipped models on one NVIDIA GPU in one prepared run (an H200 or any CUDA box),
 # then evaluate each on BSD68 and Set12 (σ 15/25/50, the `edgedenoise eval` protocol) into a model card.
 #
 # Prepare here (once):
@@ -7,7 +7,7 @@
 #     && echo /.gpu_data/ >> .git/info/exclude
 #   edgedenoise prune rednet30 --ratio 0.5  -o .gpu_data/pruned/rednet30_p50.safetensors
 #   edgedenoise prune rednet30 --ratio 0.75 -o .gpu_data/pruned/rednet30_p75.safetensors
-# Run on the device:  run(command="bash scripts/gpu_train.sh", carry=[".gpu_data"], timeout_s=600)
+# Run on the GPU machine, with .gpu_data copied into the checkout:  bash scripts/gpu_train.sh  (fits in 10 minutes)
 # Every config in configs/gpu/ has a 6.5-minute wall-time budget and anneals its LR over it; all runs share the
 # one GPU at once (about 8 minutes in all, cards included). Weights, logs and resolved configs (no optimiser
 # state) are packed into $OUT/gpu_*.tgz every 30 s while training, so a run cut short still returns its best

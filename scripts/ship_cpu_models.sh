@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact commands of session 4 (2026-11-30, CPU only), repo root, venv at .venv:
+# The exact commands of the CPU-only quantization-aware release of 2026-11-30 (repo root, venv at .venv):
 #  1. cards + weights of the quantization-aware fine-tuned real-time students (configs/cpu/*_qat.yaml), each card
 #     carrying its earlier stage(s) from the card it replaces (--previous-card);
 #  2. FP32 + CPU-flavour INT8 ONNX of every slim student, re-exported because the export now folds the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact commands that shipped the weights of the GPU runs of 2026-11-30 (scripts/gpu_train.sh, two stages),
-# after the device's archives were unpacked into runs/ (repo root, venv at .venv): cards + weights, then the
+# after the GPU run's archives were unpacked into runs/ (repo root, venv at .venv): cards + weights, then the
 # FP32 and CPU-flavour INT8 ONNX beside them (the export half of scripts/ship_weights.sh).
 # STEP=export runs only the second half (the ONNX files), for the models named in MODELS (default: all nine).
 set -euo pipefail
@@ -12,10 +12,10 @@ shared="6.5 min on one H200 shared by the 10 runs of scripts/gpu_train.sh (confi
   --note "rednet30=stage 1: $shared; stage 2: fine-tuned 3.5 min beside one other run (configs/gpu/rednet30_ft.yaml). The validation curve still rose at the end of stage 2 (+0.02 dB over its last quarter): longer training would gain more." \
   --note "rednet18_slim64_u2=stage 1: $shared; stage 2: fine-tuned 3.5 min beside RED30 (configs/gpu/rednet18_slim64_u2_ft.yaml)." \
   --note "memnet_m6r6=UNDERTRAINED: 1,802 iterations of batch 64 in $shared (2.9 M MACs per pixel, 2.8x RED30's). Below BM3D; memnet_m4r4 (3,370 iterations in the same time) is slightly better at sigma 25/50. Shipped so the architecture runs end to end; retrain with a longer budget." \
-  --note "memnet_m4r4=the fallback issue #3 allows when M6R6 cannot be trained to a useful level on the hardware at hand: 3,370 iterations of batch 64 in $shared. Still below BM3D: undertrained." \
+  --note "memnet_m4r4=the fallback for when M6R6 cannot be trained to a useful level on the hardware at hand: 3,370 iterations of batch 64 in $shared. Still below BM3D: undertrained." \
   --note "rednet30_s2=$shared." \
-  --note "rednet30_p50=edgedenoise prune rednet30 --ratio 0.5 on the RED30 shipped before this run (28.42 dB), then fine-tuned: $shared." \
-  --note "rednet30_p75=edgedenoise prune rednet30 --ratio 0.75 on the RED30 shipped before this run (28.42 dB), then fine-tuned: $shared." \
+  --note "rednet30_p50=edgedenoise prune rednet30 --ratio 0.5 on the CPU-trained RED30 shipped before 2026-11-30 (28.42 dB), then fine-tuned: $shared." \
+  --note "rednet30_p75=edgedenoise prune rednet30 --ratio 0.75 on the CPU-trained RED30 shipped before 2026-11-30 (28.42 dB), then fine-tuned: $shared." \
   --note "rednet12_slim64_u2=trained from scratch on clean targets: $shared." \
   --note "rednet8_slim32_u4=the real-time variant, trained from scratch on clean targets: $shared."
 for name in $models; do

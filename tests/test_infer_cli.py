@@ -1,4 +1,4 @@
-"""`edgedenoise infer`: the acceptance checks of issue 5, with torch blocked from import where it matters.
+"""`edgedenoise infer`: the runtime's acceptance checks, with torch blocked from import where it matters.
 
 Oracles: PSNR recomputed here with onnxruntime + numpy (noise drawn with numpy's documented generator),
 Pillow's view of the written files, and file hashes for "inputs untouched".

@@ -1,4 +1,4 @@
-"""Issue 8, untrusted model files: ONNX that is not ONNX or belongs to another model, ONNX external data
+"""Untrusted model files: ONNX that is not ONNX or belongs to another model, ONNX external data
 outside the model's folder, engines with bad or missing sidecars, and pickled checkpoints with code in them.
 
 Each is refused with the project's error type in one line naming the file (the CLI: exit 1, one stderr line,

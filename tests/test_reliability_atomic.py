@@ -1,4 +1,4 @@
-"""Issue 8, atomicity: an interrupted ``edgedenoise infer`` leaves only complete outputs, its temporary files
+"""Atomicity: an interrupted ``edgedenoise infer`` leaves only complete outputs, its temporary files
 are recognised and removed by the next run, and ``--skip-existing`` finishes the job without redoing any.
 
 The kill test is a real ``SIGKILL`` of a torch-free child process after its first output appears; the files

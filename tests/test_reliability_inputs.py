@@ -1,4 +1,4 @@
-"""Issue 8, bad-input matrix: arrays through ``Denoiser`` and image files through ``edgedenoise infer``.
+"""Bad-input matrix: arrays through ``Denoiser`` and image files through ``edgedenoise infer``.
 
 Every kind has one defined outcome: a correct result (checked against an independent oracle: a raw ONNX
 Runtime session, numpy, hand-built files), or the project's error type with one line naming the problem and

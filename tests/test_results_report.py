@@ -1,4 +1,5 @@
-"""benchmarks/results.py's model zoo (issue #6): table rows, the two target checks, the generated docs/models.md,
+"""benchmarks/results.py's model zoo: table rows, the checks of the light-model target (<= 15 % of RED30's MACs
+at >= 28.95 dB) and the real-time target (>= 10 frames/s at 1920x1080 INT8), the generated docs/models.md,
 ``--extra-sigmas`` parsing and where params/MACs come from.
 
 No measuring and no inference: the results dicts are written out here by hand (the shape ``measure()`` writes),

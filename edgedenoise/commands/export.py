@@ -71,6 +71,12 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     "--calib", "calib_dir", type=click.Path(file_okay=False), help="Calibration images (default calib_data/gray)."
 )
 @click.option(
+    "--val",
+    "val_dir",
+    type=click.Path(file_okay=False),
+    help="Quality-gate images, clean, not the calibration ones (default calib_data/val_gray).",
+)
+@click.option(
     "--calib-method",
     type=click.Choice(["auto", "minmax", "entropy", "percentile"]),
     default="auto",
@@ -92,6 +98,7 @@ def export_cmd(
     int8: bool,
     flavours: tuple[str, ...],
     calib_dir: str | None,
+    val_dir: str | None,
     calib_method: str,
     int8_budget_db: float,
     quantize_first_conv: bool,
@@ -114,7 +121,7 @@ def export_cmd(
     from ..runtime.errors import CalibrationError
 
     records = export_model(
-        model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir,
+        model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir, val_dir=val_dir,
         calib_method=calib_method, int8_budget_db=int8_budget_db, quantize_first_conv=quantize_first_conv,
         threads=threads, progress=not no_progress,
         strict=False,
