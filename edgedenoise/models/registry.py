@@ -101,6 +101,46 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+ConvHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]
+
+
+def _sum_over_convs(model: nn.Module, size: int, per_conv: ConvHook) -> int:
+    """Run ``model`` once on a zero ``(1, C, size, size)`` input (and a zero σ map for a conditioned model), in
+    eval mode and without gradients, and sum ``per_conv(module, input, output)`` over every Conv2d and
+    ConvTranspose2d call (a weight-shared layer counts every time it runs)."""
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        total += per_conv(mod, inp[0], out)
+
+    handles = [
+        m.register_forward_hook(hook)  # type: ignore[arg-type]
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
+    cfg = model_cfg(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(1, cfg.in_channels, size, size)
+            model(x, torch.zeros(1, 1, size, size)) if cfg.noise_level_input else model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total
+
+
+def _conv_macs(mod: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+    kh, kw = mod.kernel_size  # type: ignore[misc]
+    if isinstance(mod, nn.ConvTranspose2d):
+        return inp.numel() * (mod.out_channels // mod.groups) * kh * kw
+    assert isinstance(mod, nn.Conv2d)
+    return out.numel() * (mod.in_channels // mod.groups) * kh * kw
+
+
 def count_macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     """Multiply-accumulates per input pixel of the Conv/ConvTranspose layers, measured with hooks.
 
@@ -109,63 +149,15 @@ def count_macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     ``in_elements * (C_out / groups) * kh * kw``. A weight-shared layer counts every time it runs.
     Normalisation, activations, additions and biases are not counted.
     """
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size  # type: ignore[misc]
-        if isinstance(mod, nn.ConvTranspose2d):
-            total += inp[0].numel() * (mod.out_channels // mod.groups) * kh * kw
-        else:
-            assert isinstance(mod, nn.Conv2d)
-            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-
-    handles = [
-        m.register_forward_hook(hook)  # type: ignore[arg-type]
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-    ]
-    cfg = model_cfg(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = torch.zeros(1, cfg.in_channels, size, size)
-            model(x, torch.zeros(1, 1, size, size)) if cfg.noise_level_input else model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return total / float(size * size)
+    return _sum_over_convs(model, size, _conv_macs) / float(size * size)
 
 
 def activation_bytes_per_pixel(model: nn.Module, size: int = 64) -> float:
     """Bytes of float32 Conv/ConvTranspose outputs per input pixel in one forward pass, plus the input and
     output image: an upper bound of the activation memory a runtime needs (it reuses buffers; skip connections
     keep some alive), used to decide when to tile. Measured with hooks on a ``(1, C, size, size)`` input."""
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        total += out.numel()
-
-    handles = [
-        m.register_forward_hook(hook)  # type: ignore[arg-type]
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-    ]
-    cfg = model_cfg(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = torch.zeros(1, cfg.in_channels, size, size)
-            model(x, torch.zeros(1, 1, size, size)) if cfg.noise_level_input else model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return 4.0 * (total + 2 * cfg.in_channels * size * size) / float(size * size)
+    outputs = _sum_over_convs(model, size, lambda mod, inp, out: out.numel())
+    return 4.0 * (outputs + 2 * model_cfg(model).in_channels * size * size) / float(size * size)
 
 
 def model_stats(name: str, **overrides: Any) -> ModelStats:
