@@ -4,7 +4,7 @@ calls from several threads (they must give the sequential results).
 Prints figures and a PASS/FAIL line; exits 1 on FAIL. Run from the repository root, e.g.
 
     nice -n 5 .venv/bin/python benchmarks/soak.py                       # tiny rednet10, 1,000 frames of 256x256
-    .venv/bin/python benchmarks/soak.py --model out/rednet30.int8.cpu.onnx --size 1080x1920 --frames 1000
+    .venv/bin/python benchmarks/soak.py --model out/rednet30.int8.cpu.onnx --size 1920x1080 --frames 1000
     .venv/bin/python benchmarks/soak.py --sizes 256x256,240x320,255x257,64x64   # frames cycle through sizes
     .venv/bin/python benchmarks/soak.py --random-sizes                          # a new size (128..256) each frame
 
@@ -98,7 +98,7 @@ def tiny_model(folder: Path) -> Path:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    h, w = (int(v) for v in text.lower().split("x"))
+    w, h = (int(v) for v in text.lower().split("x"))
     return h, w
 
 
@@ -178,8 +178,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="an .onnx/.engine file or shipped name (default: a tiny rednet10 exported now)")
     ap.add_argument("--frames", type=int, default=1000)
-    ap.add_argument("--size", default="256x256", help="HxW of the frames")
-    ap.add_argument("--sizes", help="comma-separated HxW list; frames cycle through them (overrides --size)")
+    ap.add_argument("--size", default="256x256", help="WIDTHxHEIGHT of the frames")
+    ap.add_argument("--sizes", help="comma-separated WIDTHxHEIGHT list; frames cycle through them (overrides --size)")
     ap.add_argument("--random-sizes", action="store_true", help="each frame a random size, H/2..H x W/2..W")
     ap.add_argument("--channels", type=int, choices=(1, 3), default=1)
     ap.add_argument("--dtype", choices=("uint8", "uint16", "float32"), default="uint8")

@@ -8,7 +8,7 @@ time of the ``Denoiser`` call alone) is recorded; the script prints p50/p90/p99 
 
 Needs no PyTorch. Run from the repository root, e.g.::
 
-    python examples/camera_pipeline.py rednet30.int8.cpu.onnx --frames 100 --size 720x1280
+    python examples/camera_pipeline.py rednet30.int8.cpu --frames 100 --size 1280x720
     python examples/camera_pipeline.py rednet30.fp16.engine --video street.mp4 --frames 300
 """
 
@@ -83,7 +83,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     """Run the pipeline; returns the latency percentiles (ms), throughput and, for generated frames, PSNRs."""
-    height, width = (int(v) for v in args.size.lower().split("x"))
+    width, height = (int(v) for v in args.size.lower().split("x"))
     with Denoiser(args.model, backend=args.backend, device=args.device, tile=args.tile, threads=args.threads) as dn:
         print(f"backend: {dn.info.summary()}")
         if args.video:
@@ -133,7 +133,7 @@ def main() -> None:
     p.add_argument("model", help=".onnx / .engine file or shipped model name")
     p.add_argument("--video", help="video file (needs imageio + PyAV); default: a generated noisy sequence")
     p.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
-    p.add_argument("--size", default="480x640", help="HxW of generated frames (default 480x640)")
+    p.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of generated frames (default 640x480)")
     p.add_argument("--sigma", type=float, default=25.0, help="AWGN σ (0-255) of generated frames (default 25)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="auto")

@@ -154,8 +154,8 @@ def _quiet() -> Iterator[None]:
 def preprocess_for_quantization(fp32_path: str | Path, out_path: str | Path) -> Path:
     """ONNX Runtime's ``quant_pre_process`` (graph optimisation + ONNX shape inference) on a dynamic-H/W model.
 
-    Symbolic shape inference is skipped: it fails on dynamic H and W ("Incomplete symbolic shape inference",
-    DESIGN.md §4) and adds nothing for convolutional models.
+    Symbolic shape inference is skipped: it fails on dynamic H and W ("Incomplete symbolic shape inference"
+    with ONNX Runtime 1.32) and adds nothing for convolutional models.
 
     Raises:
         ExportError: pre-processing failed.

@@ -1,8 +1,8 @@
 """Exact re-parameterisations of a torch model for deployment: every ConvTranspose2d becomes a Conv2d.
 
-Why: ONNX Runtime's CPU INT8 path leaves ConvTranspose in float (only Conv becomes QLinearConv, DESIGN.md §4),
-and TensorRT has INT8-deconvolution pitfalls, so half of RED-Net would stay in FP32. Both rewrites below are
-exact in real arithmetic; in float32 they differ from the original only by summation order (about 1e-7).
+Why: ONNX Runtime's CPU INT8 path leaves ConvTranspose in float (in ONNX Runtime 1.32 only Conv becomes
+QLinearConv), and TensorRT has INT8-deconvolution pitfalls, so half of RED-Net would stay in FP32. Both rewrites
+below are exact in real arithmetic; in float32 they differ from the original only by summation order (about 1e-7).
 
 **Stride 1** (Mao et al. 2016 use only these): a transposed convolution with kernel ``W`` (shape
 ``(C_in, C_out, kh, kw)``), padding ``p`` and dilation 1 equals a convolution with the kernel flipped in both

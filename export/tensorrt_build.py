@@ -66,15 +66,18 @@ def engine_notice(onnx_files: Sequence[str | Path]) -> str:
 
 
 def parse_hw(text: str) -> tuple[int, int]:
-    """``"HxW"`` (e.g. ``"1080x1920"``) -> ``(H, W)``.
+    """``"WIDTHxHEIGHT"`` (e.g. ``"1920x1080"``, as image tools and ``edgedenoise bench`` write sizes) ->
+    ``(H, W)``.
 
     Raises:
         InvalidInputError: not two positive integers separated by ``x``.
     """
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise InvalidInputError(f"size {text!r} is not HxW with positive integers, e.g. 512x512")
-    return int(m.group(1)), int(m.group(2))
+    from ..runtime.bench import parse_sizes
+
+    sizes = parse_sizes(text.strip()) if "," not in text else []
+    if len(sizes) != 1:
+        raise InvalidInputError(f"size {text!r} is not WIDTHxHEIGHT with positive integers (e.g. 1920x1080)")
+    return sizes[0]
 
 
 def profile_inputs(cfg: ModelCfg, profile: Profile) -> list[tuple[str, Shape4, Shape4, Shape4]]:

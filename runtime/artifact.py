@@ -1,6 +1,6 @@
 """Model artifacts as the runtime sees them: where a model file is, and the contract it carries.
 
-An artifact describes itself (DESIGN.md §2): an ONNX file holds the :class:`~.contract.ModelCfg` JSON and its
+An artifact describes itself: an ONNX file holds the :class:`~.contract.ModelCfg` JSON and its
 precision in ``metadata_props`` (read through ONNX Runtime's ``session.get_modelmeta().custom_metadata_map``;
 the runtime never imports the ``onnx`` package); a TensorRT engine has a JSON sidecar
 (:mod:`.engine_meta`). Nothing here hard-codes a model's contract.

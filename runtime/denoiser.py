@@ -104,7 +104,7 @@ class Denoiser:
 
     Example::
 
-        with Denoiser("rednet30.int8.cpu.onnx") as dn:
+        with Denoiser("rednet30.int8.cpu") as dn:     # a shipped name, or a path to an .onnx / .engine
             clean = dn(noisy_uint8_hw)          # (H, W) uint8 -> (H, W) uint8
             print(dn.info.summary())
         with Denoiser("unet3_f32_u4_nl", sigma=25.0) as dn:   # a noise-level-conditioned model

@@ -108,7 +108,7 @@ def test_build_exits_1_with_one_line_without_tensorrt(exported: tuple[Path, Resu
         pytest.skip("TensorRT is installed here")
     out, _, _ = exported
     proc = subprocess.run(
-        [sys.executable, "-m", "edgedenoise.cli", "build", str(out / "rednet10_s2.int8.trt.onnx"), "--max", "720x1280"],
+        [sys.executable, "-m", "edgedenoise.cli", "build", str(out / "rednet10_s2.int8.trt.onnx"), "--max", "1280x720"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1

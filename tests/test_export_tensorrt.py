@@ -33,11 +33,11 @@ CFG1 = ModelCfg(arch="rednet30", size_multiple=1, receptive_field=61)
 CFG2 = ModelCfg(arch="rednet30_s2", size_multiple=2, receptive_field=119)
 
 
-def test_parse_hw() -> None:
-    assert parse_hw("1080x1920") == (1080, 1920)
-    assert parse_hw(" 64 X 32 ") == (64, 32)
-    for bad in ("512", "0x5", "ax4", "5x-1", "5x5x5"):
-        with pytest.raises(InvalidInputError, match="HxW"):
+def test_parse_hw_takes_width_x_height() -> None:
+    assert parse_hw("1920x1080") == (1080, 1920)  # WxH on the command line, as bench and image tools write it
+    assert parse_hw(" 64 X 32 ") == (32, 64)
+    for bad in ("512", "0x5", "ax4", "5x-1", "5x5x5", "5x5,6x6"):
+        with pytest.raises(InvalidInputError, match="WIDTHxHEIGHT"):
             parse_hw(bad)
 
 

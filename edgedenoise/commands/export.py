@@ -144,9 +144,9 @@ def export_cmd(
 @click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
 @click.option("--fp16", "precision", flag_value="fp16", help="FP16 engine (from a .fp16.onnx, or an FP32 file).")
 @click.option("--int8", "precision", flag_value="int8", help="INT8 engine (from a .int8.trt.onnx QDQ file).")
-@click.option("--min", "min_hw", default="64x64", show_default=True, help="Smallest input HxW of the profile.")
-@click.option("--opt", "opt_hw", default="512x512", show_default=True, help="HxW the engine is tuned for.")
-@click.option("--max", "max_hw", default="1080x1920", show_default=True, help="Largest input HxW of the profile.")
+@click.option("--min", "min_hw", default="64x64", show_default=True, help="Smallest input WxH of the profile.")
+@click.option("--opt", "opt_hw", default="512x512", show_default=True, help="WxH the engine is tuned for.")
+@click.option("--max", "max_hw", default="1920x1080", show_default=True, help="Largest input WxH of the profile.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Largest batch of the profile.")
 @click.option("-o", "--output", "engine_path", help="Engine file (default <name>.<precision>.engine beside the ONNX).")
 @click.option("--force", is_flag=True, help="Rebuild even if the existing engine's sidecar matches.")
@@ -164,8 +164,8 @@ def build_cmd(
 
     \b
     Example:
-      edgedenoise build out/rednet30.int8.trt.onnx --max 1080x1920
-      edgedenoise build out/rednet30.fp16.onnx --opt 720x1280 --batch 2
+      edgedenoise build out/rednet30.int8.trt.onnx --max 1920x1080
+      edgedenoise build out/rednet30.fp16.onnx --opt 1280x720 --batch 2
     """
     from ..export.tensorrt_build import build_engine, parse_hw
 

@@ -82,7 +82,7 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
 
     \b
     Example:
-      edgedenoise infer rednet30.int8.cpu.onnx photos/ -o denoised/
+      edgedenoise infer rednet30.int8.cpu photos/ -o denoised/
       edgedenoise infer rednet edgedenoise/samples/*.png -o out/ --noisy-sigma 25
       edgedenoise infer unet3_f32_u4_nl.int8.cpu noisy/ -o denoised/ --sigma auto
     """
