@@ -80,7 +80,7 @@ def _shipped_rows() -> list[tuple[str, ...]]:
     from .runtime.artifact import shipped_table
 
     header = ("name", "precisions", "MACs/pixel", "inputs", "trained on", "BSD68 σ25 (dB)")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for r in shipped_table():
         macs = _macs(r["macs_per_pixel"]) if r["macs_per_pixel"] else "-"
         psnr = f"{r['bsd68_sigma25']:.2f}" if r["bsd68_sigma25"] else "-"

@@ -175,11 +175,11 @@ def export_onnx(
     # Batch 2 and H != W so that the exporter cannot specialise any of the three dynamic axes to a constant.
     example = torch.rand(2, cfg.in_channels, 12 * m, 16 * m)
     nchw = {0: Dim("N"), 2: Dim("H"), 3: Dim("W")}
+    args: tuple[Any, ...] = (example,)
+    names: list[str] = [INPUT_NAME]
+    shapes: tuple[dict[int, Any], ...] = (nchw,)
     if cfg.noise_level_input:  # second input: the per-pixel σ map, same N, H, W as the image
-        args: tuple[Any, ...] = (example, torch.rand(2, 1, 12 * m, 16 * m) * 0.2)
-        names, shapes = [INPUT_NAME, SIGMA_NAME], (nchw, nchw)
-    else:
-        args, names, shapes = (example,), [INPUT_NAME], (nchw,)
+        args, names, shapes = (example, torch.rand(2, 1, 12 * m, 16 * m) * 0.2), [INPUT_NAME, SIGMA_NAME], (nchw, nchw)
     onnx_logger = logging.getLogger("torch.onnx")
     level = onnx_logger.level
     # The exporter logs a WARNING per missing optional package (torchvision ops) on every export.
