@@ -237,3 +237,21 @@ def test_noisy_sigma_on_16_bit_uses_float_psnr(tmp_path: Path, capsys: pytest.Ca
     assert abs(row["psnr_noisy"] - psnr_np(np.clip(noisy, 0, 1), x, peak=1.0)) < 0.01
     assert row["dtype"] == "uint16" and row["mode"] == "I;16"
     assert np.asarray(Image.open(tmp_path / "o" / "g16.png")).dtype == np.uint16
+
+
+def test_messages_point_the_right_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A precision-less INT8 name suggests the shipped file; -o naming a file for a folder run is one line up front;
+    --backend tensorrt on an ONNX file names `edgedenoise build`."""
+    sample = str(ROOT / "edgedenoise" / "samples" / "cbsd432_103006_gray.png")
+    code, _, err = run_main(["infer", "rednet30.int8", sample, "-o", str(tmp_path / "o")], capsys)
+    assert code == 1 and err.strip() == "error: no shipped file rednet30.int8.onnx; did you mean rednet30.int8.cpu?"
+    code, _, err = run_main(["infer", "nosuch.int8", sample, "-o", str(tmp_path / "o")], capsys)
+    assert code == 1 and "edgedenoise export --model nosuch --int8" in err and "rednet30.int8.cpu" in err
+    target = tmp_path / "a_file.txt"
+    target.write_text("keep me")
+    val = str(ROOT / "calib_data" / "val_gray")
+    code, out, err = run_main(["infer", "rednet12_slim64_u2", val, "-o", str(target)], capsys)
+    assert code == 1 and err.count("\n") == 1 and "is an existing file" in err and target.read_text() == "keep me"
+    args = ["infer", "rednet12_slim64_u2", sample, "-o", str(tmp_path / "x.png"), "--backend", "tensorrt"]
+    code, _, err = run_main(args, capsys)
+    assert code == 1 and "edgedenoise build rednet12_slim64_u2.onnx" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pkgutil
 import subprocess
 import sys
@@ -80,3 +81,39 @@ def test_project_error_is_one_line_exit_1() -> None:
     assert out.returncode == 1
     assert out.stderr.strip().count("\n") == 0, out.stderr
     assert "/nonexistent.yaml" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_models_lists_the_shipped_artifacts_without_torch() -> None:
+    """A runtime install (no torch) lists what ships, with the figures of each card."""
+    from runtime_helpers import run_cli_without_torch
+
+    from edgedenoise.runtime.artifact import shipped_table
+
+    res = run_cli_without_torch(["models"])
+    assert res.returncode == 0, res.stderr
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()[2:-1]}
+    table = shipped_table()
+    assert set(rows) == {r["name"] for r in table} and "rednet30" in rows
+    rednet30 = next(r for r in table if r["name"] == "rednet30")
+    card = json.loads((Path(edgedenoise.__file__).parent / "weights" / "rednet30.json").read_text())
+    bsd68 = {r["sigma"]: r["psnr"] for r in card["evaluation"]["sets"]["BSD68"]["results"]}
+    assert rednet30["bsd68_sigma25"] == bsd68[25.0] and f"{bsd68[25.0]:.2f}" in rows["rednet30"]
+    assert "int8.cpu" in rows["rednet30"] and "1.033 M" in rows["rednet30"]
+
+
+def test_compare_and_eval_of_onnx_need_no_torch_nor_onnx(tmp_path: Path) -> None:
+    from runtime_helpers import ROOT, run_cli_without_torch
+
+    w = ROOT / "edgedenoise" / "weights"
+    res = run_cli_without_torch(
+        ["compare", str(w / "rednet12_slim64_u2.onnx"), str(w / "rednet12_slim64_u2.int8.cpu.onnx"),
+         "--data", str(ROOT / "calib_data" / "val_gray")]
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "PSNR vs clean: A" in res.stdout and "B vs A" in res.stdout
+    res = run_cli_without_torch(
+        ["eval", str(w / "rednet12_slim64_u2.onnx"), "--data", str(ROOT / "calib_data" / "val_gray"),
+         "--sigma", "25", "--limit", "2"]
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "onnxruntime" in res.stdout
