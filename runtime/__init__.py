@@ -5,6 +5,16 @@ needs numpy, onnxruntime and Pillow only; TensorRT and cuda-python are imported 
 """
 
 from .backend import BackendKind, RuntimeInfo, open_backend
-from .denoiser import ColorMode, Denoiser, NonFinite
+from .denoiser import ColorMode, Denoiser, NonFinite, PixelFormat
+from .noise_level import estimate_sigma
 
-__all__ = ["BackendKind", "ColorMode", "Denoiser", "NonFinite", "RuntimeInfo", "open_backend"]
+__all__ = [
+    "BackendKind",
+    "ColorMode",
+    "Denoiser",
+    "NonFinite",
+    "PixelFormat",
+    "RuntimeInfo",
+    "estimate_sigma",
+    "open_backend",
+]

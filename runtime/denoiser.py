@@ -53,7 +53,7 @@ import numpy as np
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
-from .noise_level import estimate_sigma, sigma_map_from
+from .noise_level import estimate_sigma, profile_sigma_map, sigma_map_from
 from .tiling import DEFAULT_BLEND, DEFAULT_MEMORY_MB, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
@@ -64,6 +64,22 @@ class ColorMode(str, enum.Enum):
 
     PER_CHANNEL = "per-channel"
     LUMA = "luma"
+
+
+class PixelFormat(str, enum.Enum):
+    """The layout of a frame as a camera pipeline hands it over.
+
+    ``gray`` ``(H, W)`` / ``(H, W, 1)``; ``rgb`` ``(H, W, 3)`` (the default for 3 channels); ``bgr`` ``(H, W, 3)``
+    in OpenCV's order; ``nv12`` and ``i420``: 8-bit YUV 4:2:0 as ``(H·3/2, W)`` uint8, the Y plane on top, then
+    interleaved U, V rows (NV12, most ISPs, V4L2, GStreamer/DeepStream) or the U plane and then the V plane
+    (I420). Batches ``(N, ...)`` of the RGB/BGR/gray layouts work as without a format.
+    """
+
+    GRAY = "gray"
+    RGB = "rgb"
+    BGR = "bgr"
+    NV12 = "nv12"
+    I420 = "i420"
 
 
 class NonFinite(str, enum.Enum):
@@ -91,6 +107,9 @@ class Denoiser:
             the ``activation_bytes_per_pixel`` metadata tile at :data:`DEFAULT_TILE` instead).
         bit_depth: significant bits of ``uint16`` images (1-16; None: 16), used when a call gives none: a 12-bit
             image spans 0..4095, not 0..65535.
+        noise_profile: ``(a, b)``, camera noise of variance ``a·x + b`` (x the clean signal in [0, 1]): a
+            conditioned model is told, per frame and per pixel, the σ that profile gives for a smoothed estimate of
+            the signal (:func:`~.noise_level.profile_sigma_map`); used when a call gives no ``sigma``.
         blend: width in pixels of the linear cross-fade between tiles (beyond the receptive-field halo).
         color: :class:`ColorMode` for gray models on colour images.
         nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
@@ -127,6 +146,7 @@ class Denoiser:
         sigma: float | str | np.ndarray | None = None,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
+        noise_profile: tuple[float, float] | None = None,
     ) -> None:
         self.color = _parse_enum(ColorMode, color, "color mode")
         self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
@@ -154,6 +174,16 @@ class Denoiser:
                 )
             self._check_sigma_arg(sigma)
             self.sigma = sigma if sigma is not None else ("auto" if self.takes_noise_level else None)
+            if noise_profile is not None:
+                if not self.takes_noise_level:
+                    raise InvalidInputError(
+                        f"{self.info.artifact.name} is a blind model (no noise-level input); a noise profile needs a "
+                        "noise-level-conditioned model (e.g. unet3_f32_u4_nl)"
+                    )
+                if sigma is not None:
+                    raise InvalidInputError("pass either sigma or noise_profile, not both")
+                profile_sigma_map(np.zeros((1, 1), np.float32), noise_profile)  # validates (a, b)
+            self.noise_profile = tuple(float(v) for v in noise_profile) if noise_profile is not None else None
         except BaseException:
             self.close()
             raise
@@ -229,7 +259,12 @@ class Denoiser:
 
     # -- public API ------------------------------------------------------------------------------------------
     def __call__(
-        self, image: np.ndarray, *, sigma: float | str | np.ndarray | None = None, bit_depth: int | None = None
+        self,
+        image: np.ndarray,
+        *,
+        sigma: float | str | np.ndarray | None = None,
+        bit_depth: int | None = None,
+        pixel_format: str | PixelFormat | None = None,
     ) -> np.ndarray:
         """Denoise one image or a batch.
 
@@ -240,6 +275,9 @@ class Denoiser:
             sigma: only for models that take a noise level (:attr:`takes_noise_level`): σ on the 0-255 scale,
                 an ``(H, W)`` map of it, or ``"auto"``; None uses the Denoiser's ``sigma``.
             bit_depth: significant bits of a ``uint16`` image (None: the Denoiser's ``bit_depth``, else 16).
+            pixel_format: :class:`PixelFormat` of ``image`` (None: gray or RGB by its shape). ``bgr`` gives
+                exactly the RGB result with the channels reversed; ``nv12`` / ``i420`` denoise the Y (luma) plane
+                and return the chroma planes as they were (a gray model's job; H and W even, uint8).
 
         Returns:
             The denoised image, a new array: same shape and dtype (byte order included); clipped to the value
@@ -251,6 +289,17 @@ class Denoiser:
                 ``bit_depth`` outside 1-16, or a uint16 image with values above ``2**bit_depth - 1``.
             InferenceError: the backend failed or returned NaN/Inf.
         """
+        if pixel_format is not None:
+            fmt = _parse_enum(PixelFormat, pixel_format, "pixel format")
+            if fmt in (PixelFormat.NV12, PixelFormat.I420):
+                return self._yuv420(np.asarray(image), sigma, bit_depth)
+            arr = np.asarray(image)
+            channels = arr.shape[-1] if arr.ndim >= 3 else 1
+            if (fmt is PixelFormat.GRAY) != (channels == 1) or arr.ndim < 2:
+                want = "(H, W) or (H, W, 1)" if fmt is PixelFormat.GRAY else "(H, W, 3) or (N, H, W, 3)"
+                raise InvalidInputError(f"a {fmt.value} frame is {want}, got shape {arr.shape}")
+            if fmt is PixelFormat.BGR:
+                return np.ascontiguousarray(self(arr[..., ::-1], sigma=sigma, bit_depth=bit_depth)[..., ::-1])
         arr = np.asarray(image)
         given = arr.dtype
         if not given.isnative and given.newbyteorder("=") in _DTYPES:  # e.g. '>u2' from a big-endian TIFF/FITS
@@ -272,6 +321,19 @@ class Denoiser:
         y = np.clip(y, lo, hi)
         out = _from_range(y, lo, hi, arr.dtype, top)
         return out.reshape(arr.shape).astype(given, copy=False)
+
+    def _yuv420(self, frame: np.ndarray, sigma: float | str | np.ndarray | None, bit_depth: int | None) -> np.ndarray:
+        """An NV12 / I420 frame ``(H·3/2, W)`` uint8: the Y plane denoised, the chroma rows copied."""
+        if frame.ndim != 2 or frame.dtype != np.uint8 or frame.shape[0] % 3 or frame.shape[1] % 2:
+            raise InvalidInputError(
+                f"a YUV 4:2:0 frame (nv12, i420) is (H*3/2, W) uint8 with H and W even, got {frame.shape} {frame.dtype}"
+            )
+        h = frame.shape[0] * 2 // 3
+        if h % 2:
+            raise InvalidInputError(f"a YUV 4:2:0 frame needs an even height; {frame.shape[0]} rows give H = {h}")
+        out = frame.copy()
+        out[:h] = self(frame[:h], sigma=sigma, bit_depth=bit_depth)
+        return out
 
     def _int_top(self, nhwc: np.ndarray, bit_depth: int | None) -> float | None:
         """The value that maps to the range's top for an integer image (None for float)."""
@@ -303,7 +365,7 @@ class Denoiser:
 
         Returns:
             None for a blind model; a float (``"auto"`` resolved by :func:`~.noise_level.estimate_sigma`, or the
-            number given), or the ``(H, W)`` map given.
+            number given), or an ``(H, W)`` map: the one given, or the noise profile's (mean over channels).
         """
         nhwc = _as_nhwc(np.asarray(image))
         if nhwc.dtype not in _DTYPES:
@@ -312,6 +374,11 @@ class Denoiser:
         given = self._effective_sigma(sigma)
         if given is None:
             return None
+        if sigma is None and self.noise_profile is not None:
+            maps = self._sigma_maps(x[:1], None)
+            assert maps is not None
+            lo, hi = self.cfg.value_range
+            return np.sqrt(np.mean(np.square(maps[0]), axis=0)) * np.float32(255.0 / (hi - lo))
         if isinstance(given, str):
             return estimate_sigma(x[0], self.cfg.value_range)
         if np.ndim(given) == 0:
@@ -385,12 +452,18 @@ class Denoiser:
         return sigma if sigma is not None else self.sigma
 
     def _sigma_maps(self, x: np.ndarray, sigma: float | str | np.ndarray | None) -> np.ndarray | None:
-        """``(N, 1, H, W)`` float32 σ maps in value units for the ``(N, H, W, C)`` images ``x``, or None."""
+        """σ maps in value units for the ``(N, H, W, C)`` images ``x``: ``(N, 1, H, W)``, or ``(N, C, H, W)`` (one
+        per channel) for a noise profile; None for a blind model."""
         given = self._effective_sigma(sigma)
         if given is None:
             return None
-        n, h, w, _ = x.shape
+        n, h, w, c = x.shape
         rng = self.cfg.value_range
+        if sigma is None and self.noise_profile is not None:
+            prof = (self.noise_profile[0], self.noise_profile[1])
+            return np.stack(
+                [np.stack([profile_sigma_map(x[i, :, :, k], prof, rng) for k in range(c)]) for i in range(n)]
+            )
         maps = np.empty((n, 1, h, w), np.float32)
         for i in range(n):
             value = estimate_sigma(x[i], rng) if isinstance(given, str) else given
@@ -399,17 +472,24 @@ class Denoiser:
 
     def _denoise_nhwc(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
         """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels;
-        ``smap``: ``(N, 1, H, W)`` σ maps (value units) for a conditioned model, else None."""
+        ``smap``: σ maps (value units) from :meth:`_sigma_maps` for a conditioned model, else None."""
         n, h, w, c = x.shape
         mc = self.cfg.in_channels
+        per_channel = smap is not None and smap.shape[1] > 1  # a noise profile: one map per channel
         if c == mc:
+            if per_channel and smap is not None:  # one map for the joint model: the channels' mean variance
+                smap = np.sqrt(np.mean(np.square(smap), axis=1, keepdims=True))
             return _nchw_to_nhwc(self._run_nchw(_nhwc_to_nchw(x), smap))
         if mc == 1 and self.color is ColorMode.PER_CHANNEL:  # (N, H, W, 3) -> (3N, 1, H, W)
             planes = x.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
-            y = self._run_nchw(np.ascontiguousarray(planes), None if smap is None else np.repeat(smap, c, axis=0))
+            if smap is not None:
+                smap = smap.reshape(n * c, 1, h, w) if per_channel else np.repeat(smap, c, axis=0)
+            y = self._run_nchw(np.ascontiguousarray(planes), smap)
             return y.reshape(n, c, h, w).transpose(0, 2, 3, 1)
         if mc == 1:  # luma: denoise Y, add the change to every channel
             luma = x @ LUMA_WEIGHTS  # (N, H, W)
+            if per_channel and smap is not None:  # σ of a weighted sum of independent channel noises
+                smap = np.sqrt(np.einsum("nchw,c->nhw", np.square(smap), np.square(LUMA_WEIGHTS)))[:, None]
             y = self._run_nchw(np.ascontiguousarray(luma[:, None]), smap)[:, 0]
             return x + (y - luma)[..., None]
         # colour model, gray image: repeat into RGB, return the mean of the output channels
@@ -524,4 +604,4 @@ def _check_bit_depth(bits: int | None) -> None:
         raise InvalidInputError(f"bit_depth must be a whole number of bits from 1 to 16, got {bits!r}")
 
 
-__all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "RuntimeInfo"]
+__all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "PixelFormat", "RuntimeInfo"]

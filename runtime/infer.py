@@ -236,6 +236,8 @@ class InferRun:
             file, :func:`~.noise_level.estimate_sigma`); default ``noisy_sigma`` when given, else ``"auto"``.
             Refused by blind models.
         nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
+        noise_profile: ``(a, b)`` of camera noise (variance ``a·x + b``) for a conditioned model: the σ map of each
+            file comes from it (see :class:`~.denoiser.Denoiser`); exclusive with ``sigma`` and ``noisy_sigma``.
         bit_depth: significant bits of 16-bit files (10 or 12 for most sensors); None: a PNG's ``sBIT`` chunk when
             it has one, else 16.
 
@@ -268,10 +270,15 @@ class InferRun:
         nonfinite: str | NonFinite = NonFinite.RAISE,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
+        noise_profile: tuple[float, float] | None = None,
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
                 "--noisy-sigma with --in-place would replace your clean images with a demo result; use -o DIR"
+            )
+        if noise_profile is not None and (sigma is not None or noisy_sigma is not None):
+            raise InvalidInputError(
+                "--noise-profile describes the files' own noise: do not combine it with --sigma or --noisy-sigma"
             )
         if noisy_sigma is not None and not (np.isfinite(noisy_sigma) and noisy_sigma >= 0):
             raise InvalidInputError(f"--noisy-sigma must be a number >= 0 (0-255 scale), got {noisy_sigma}")
@@ -294,6 +301,7 @@ class InferRun:
             sigma=sigma,
             max_memory_mb=max_memory_mb,
             bit_depth=bit_depth,
+            noise_profile=noise_profile,
         )
         self.bit_depth = bit_depth
         self._cleaned: set[Path] = set()
@@ -327,15 +335,16 @@ class InferRun:
             p_noisy = p_den = None
             told: float | None = None
             bits = self.bit_depth or info.significant_bits if pixels.dtype == np.uint16 else None
+            profile = self.denoiser.noise_profile is not None and self.sigma is None
             if self.noisy_sigma is None:
                 told = self._told_sigma(pixels, bits)
-                out = self.denoiser(pixels, sigma=told, bit_depth=bits)
+                out = self.denoiser(pixels, sigma=None if profile else told, bit_depth=bits)
             else:
                 top = float((1 << bits) - 1) if bits else None
                 clean = to_float(pixels) if top is None else pixels.astype(np.float32) / np.float32(top)
                 noisy = awgn(clean, self.noisy_sigma, seed)
                 told = self._told_sigma(noisy)
-                den = self.denoiser(noisy, sigma=told)
+                den = self.denoiser(noisy, sigma=None if profile else told)
                 p_noisy, p_den = _psnr_pair(pixels, clean, noisy, den)
                 if top is None:
                     out = from_float(den, pixels.dtype)
@@ -350,6 +359,8 @@ class InferRun:
         text = f"{job.src} -> {job.dst}"
         if told is not None:
             how = "estimated" if self.sigma is None or self.sigma == "auto" else "given"
+            if profile:
+                how = "mean of the noise profile's map"
             text += f" (σ {told:.1f}, {how})"
         if p_noisy is not None and p_den is not None:
             text += f": PSNR {p_noisy:.3f} dB noisy -> {p_den:.3f} dB denoised"

@@ -139,4 +139,50 @@ def sigma_map_from(
     return arr * scale
 
 
-__all__ = ["MAD_TO_SIGMA", "estimate_sigma", "sigma_map_from"]
+
+
+def box_blur(plane: np.ndarray, radius: int = 2) -> np.ndarray:
+    """Mean over a ``(2r+1) x (2r+1)`` window of an ``(H, W)`` float array (edges replicated), with summed-area
+    tables: O(H·W) whatever the radius."""
+    k = 2 * radius + 1
+    padded = np.pad(np.asarray(plane, np.float64), radius, mode="edge")
+    sat = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1))
+    sat[1:, 1:] = padded.cumsum(0).cumsum(1)
+    h, w = plane.shape
+    total = sat[k : k + h, k : k + w] - sat[:h, k : k + w] - sat[k : k + h, :w] + sat[:h, :w]
+    return (total / (k * k)).astype(np.float32)
+
+
+def profile_sigma_map(
+    plane: np.ndarray, profile: tuple[float, float], value_range: tuple[float, float] = (0.0, 1.0), radius: int = 2
+) -> np.ndarray:
+    """The σ map of signal-dependent (Poisson-Gaussian) noise for one noisy plane, in value units.
+
+    Camera noise after the sensor is well modelled as ``variance = a·x + b`` of the clean signal ``x`` in [0, 1]
+    (Foi et al., "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", IEEE TIP
+    2008, Eq. 1-3: ``a`` the shot-noise gain, ``b`` the read-noise variance). The clean signal is not known, so it
+    is estimated by a ``(2r+1)²`` box mean of the noisy plane (clipped to [0, 1]), which averages the noise down by
+    ``2r+1`` while the profile varies slowly with ``x``.
+
+    Args:
+        plane: ``(H, W)`` float32 noisy plane in ``value_range``.
+        profile: ``(a, b)`` on the [0, 1] scale, both >= 0 (darktable's noise profiles give them per camera and
+            ISO; docs/noise-level.md says how to fit yours).
+        value_range: the model's value range.
+        radius: box radius in pixels.
+
+    Returns:
+        ``(H, W)`` float32 σ in value units.
+
+    Raises:
+        InvalidInputError: ``a`` or ``b`` negative or not finite, or both zero.
+    """
+    a, b = (float(v) for v in profile)
+    if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or a + b == 0:
+        raise InvalidInputError(f"noise profile (a, b) = ({a:g}, {b:g}) needs a >= 0 and b >= 0, not both 0")
+    lo, hi = value_range
+    signal = np.clip((box_blur(plane, radius) - lo) / (hi - lo), 0.0, 1.0)
+    return (np.sqrt(a * signal + b) * (hi - lo)).astype(np.float32)
+
+
+__all__ = ["MAD_TO_SIGMA", "box_blur", "estimate_sigma", "profile_sigma_map", "sigma_map_from"]

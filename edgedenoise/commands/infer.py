@@ -64,6 +64,12 @@ from ..runtime.denoiser import ColorMode, NonFinite
     "[default: --noisy-sigma if given, else auto]. Each file's line says the σ used.",
 )
 @click.option(
+    "--noise-profile",
+    callback=lambda ctx, param, value: _profile_option(value),
+    help="Camera noise A,B (variance A·x + B, x in [0, 1]) for a noise-level-conditioned model: each pixel is told "
+    "the σ of its signal, e.g. 0.01,0.0004 (docs/noise-level.md: how to get yours).",
+)
+@click.option(
     "--bit-depth",
     type=click.IntRange(1, 16),
     help="Significant bits of 16-bit files (e.g. 10 or 12 for sensor data) [default: a PNG's sBIT chunk, else 16].",
@@ -106,6 +112,17 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
         if report:
             run.write_report(report)
     ctx.exit(1 if run.failed else 0)
+
+
+def _profile_option(value: str | None) -> tuple[float, float] | None:
+    """``--noise-profile A,B`` -> ``(a, b)``."""
+    if value is None:
+        return None
+    try:
+        a, b = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not two numbers A,B, e.g. --noise-profile 0.01,0.0004") from None
+    return a, b
 
 
 def _sigma_option(value: str | None) -> float | str | None:

@@ -1,0 +1,84 @@
+"""Frames as camera pipelines deliver them (BGR, NV12, I420) and camera noise profiles (σ from the signal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from runtime_helpers import graph_onnx, psnr_np
+from scipy.ndimage import uniform_filter
+
+from edgedenoise.runtime import Denoiser, PixelFormat
+from edgedenoise.runtime.errors import InvalidInputError
+from edgedenoise.runtime.noise_level import box_blur, profile_sigma_map
+
+SAMPLE = Path(__file__).resolve().parent.parent / "edgedenoise" / "samples" / "cbsd432_103006_gray.png"
+GRAY_MODEL = "rednet12_slim64_u2"  # shipped, blind, gray
+
+
+def _clean() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE), np.float64)[:96, :128]
+
+
+def _noisy_u8(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sigma, clean.shape)
+    return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+
+
+def test_bgr_is_the_rgb_result_reversed_exactly() -> None:
+    rgb = np.stack([_noisy_u8(_clean(), 25, s) for s in range(3)], axis=-1)
+    with Denoiser(GRAY_MODEL, threads=1) as dn:
+        from_rgb = dn(rgb, pixel_format="rgb")
+        from_bgr = dn(np.ascontiguousarray(rgb[..., ::-1]), pixel_format=PixelFormat.BGR)
+        assert from_bgr.shape == rgb.shape and from_bgr.dtype == np.uint8
+        np.testing.assert_array_equal(from_bgr, from_rgb[..., ::-1])
+        with pytest.raises(InvalidInputError, match="gray frame"):
+            dn(rgb, pixel_format="gray")
+        with pytest.raises(InvalidInputError, match="unknown pixel format"):
+            dn(rgb, pixel_format="yuyv")
+
+
+@pytest.mark.parametrize("fmt", ["nv12", "i420"])
+def test_yuv420_keeps_layout_and_improves_the_y_plane(fmt: str) -> None:
+    clean = _clean()
+    h, w = clean.shape
+    y = _noisy_u8(clean, 25, 0)
+    chroma = np.random.default_rng(1).integers(0, 256, (h // 2, w), dtype=np.uint8)  # U/V rows, whatever the order
+    frame = np.concatenate([y, chroma])
+    with Denoiser(GRAY_MODEL, threads=1) as dn:
+        out = dn(frame, pixel_format=fmt)
+        alone = dn(y)
+    assert out.shape == frame.shape == (h * 3 // 2, w) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[h:], chroma)  # chroma left as it was
+    np.testing.assert_array_equal(out[:h], alone)  # the Y plane is what the gray model makes of it
+    assert psnr_np(out[:h], clean) >= psnr_np(y, clean) + 4.0
+    with pytest.raises(InvalidInputError, match="YUV 4:2:0"):
+        Denoiser(GRAY_MODEL, threads=1)(frame[:, :-1], pixel_format=fmt)
+
+
+def test_box_blur_matches_scipy() -> None:
+    x = np.random.default_rng(2).random((23, 31)).astype(np.float32)
+    np.testing.assert_allclose(box_blur(x, 2), uniform_filter(x.astype(np.float64), 5, mode="nearest"), atol=1e-6)
+
+
+def test_noise_profile_reaches_the_model_pixel_for_pixel() -> None:
+    """Through a graph that returns noisy - sigma, the map the model gets is visible: sqrt(a·box5(x) + b)."""
+    path = graph_onnx("sub_noise", '{"arch": "sub_noise", "noise_level_input": true}')
+    x = (np.random.default_rng(3).random((20, 24)) * 0.8 + 0.1).astype(np.float32)
+    a, b = 0.01, 0.0004
+    with Denoiser(path, noise_profile=(a, b)) as dn:
+        got = x - dn(x)
+        expect = np.sqrt(a * np.clip(uniform_filter(x.astype(np.float64), 5, mode="nearest"), 0, 1) + b)
+        np.testing.assert_allclose(got, expect, atol=1e-6)
+        resolved = dn.resolve_sigma(x)
+        assert isinstance(resolved, np.ndarray)
+        np.testing.assert_allclose(resolved, expect * 255, rtol=1e-5)
+        # a per-call σ still wins over the profile
+        np.testing.assert_allclose(x - dn(x, sigma=25.5), np.full_like(x, 0.1), atol=1e-6)
+    np.testing.assert_allclose(profile_sigma_map(x, (a, b)), expect, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="blind model"):
+        Denoiser(GRAY_MODEL, noise_profile=(a, b))
+    with pytest.raises(InvalidInputError, match="a >= 0"):
+        Denoiser(path, noise_profile=(-1.0, 0.0))
