@@ -54,7 +54,15 @@ from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
 from .noise_level import estimate_sigma, profile_sigma_map, sigma_map_from
-from .tiling import DEFAULT_BLEND, DEFAULT_MEMORY_MB, DEFAULT_TILE, blend_weights, min_tile, plan_tiles
+from .tiling import (
+    DEFAULT_BLEND,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TILE,
+    axis_weights,
+    blend_weights,
+    min_tile,
+    plan_tiles,
+)
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
@@ -318,7 +326,7 @@ class Denoiser:
                 f"{self.info.artifact.name} ({self.info.backend}, {self.info.precision}) returned NaN/Inf; "
                 "an FP16 overflow is the usual cause: use the FP32 or INT8 artifact"
             )
-        y = np.clip(y, lo, hi)
+        np.clip(y, lo, hi, out=y)  # in place: ``y`` is the model's fresh output (huge images: no copy)
         out = _from_range(y, lo, hi, arr.dtype, top)
         return out.reshape(arr.shape).astype(given, copy=False)
 
@@ -438,7 +446,10 @@ class Denoiser:
                 )
             return nhwc
         scale = top if top is not None else float(np.iinfo(nhwc.dtype).max)
-        return (nhwc.astype(np.float32) * np.float32((hi - lo) / scale) + np.float32(lo)).astype(np.float32)
+        x = nhwc.astype(np.float32)  # one float copy, then in place (huge images: no temporaries)
+        x *= np.float32((hi - lo) / scale)
+        x += np.float32(lo)
+        return x
 
     def _check_sigma_arg(self, sigma: object) -> None:
         if isinstance(sigma, str) and sigma != "auto":
@@ -546,14 +557,21 @@ class Denoiser:
         plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend, spec.min_hw)
         out_c = x.shape[1] - (1 if self._live.input_spec.noise_level else 0)
         acc = np.zeros((x.shape[0], out_c, h, w), np.float32)
-        norm = np.zeros((h, w), np.float32)
+        # the tiles form a grid and each weight is an outer product, so the sum of the weights is the outer
+        # product of the per-axis sums: two vectors instead of an (H, W) array (memory for huge images)
+        norm_y, norm_x = np.zeros(h, np.float32), np.zeros(w, np.float32)
+        for r0, r1 in plan.rows:
+            norm_y[r0:r1] += axis_weights(r0, r1, h, plan.halo, plan.blend)
+        for c0, c1 in plan.cols:
+            norm_x[c0:c1] += axis_weights(c0, c1, w, plan.halo, plan.blend)
         for r0, r1 in plan.rows:
             for c0, c1 in plan.cols:
                 y = self._run_batches(np.ascontiguousarray(x[:, :, r0:r1, c0:c1]))
-                wgt = blend_weights(plan, (r0, r1), (c0, c1), h, w)
-                acc[:, :, r0:r1, c0:c1] += y * wgt
-                norm[r0:r1, c0:c1] += wgt
-        return acc / norm
+                y *= blend_weights(plan, (r0, r1), (c0, c1), h, w)
+                acc[:, :, r0:r1, c0:c1] += y
+        for r0 in range(0, h, 1024):  # in row bands: no (H, W) temporary
+            acc[:, :, r0 : r0 + 1024] /= norm_y[r0 : r0 + 1024, None] * norm_x[None, :]
+        return acc
 
 
 def _parse_enum(cls: type[enum.Enum], value: object, what: str) -> enum.Enum:
@@ -596,7 +614,10 @@ def _from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype, top: float
     if dtype == np.float32:
         return y.astype(np.float32, copy=False)
     top = top if top is not None else float(np.iinfo(dtype).max)
-    return np.rint((y - lo) * (top / (hi - lo))).astype(dtype)
+    y = y - np.float32(lo) if lo else y  # in place below: ``y`` is the caller's scratch array
+    y *= np.float32(top / (hi - lo))
+    np.rint(y, out=y)
+    return y.astype(dtype)
 
 
 def _check_bit_depth(bits: int | None) -> None:

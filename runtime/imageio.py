@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +96,11 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     return files
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
     """Decode an image file without changing its sample values.
+
+    ``max_pixels``: the largest width x height accepted (default :data:`MAX_PIXELS`, Pillow's own
+    decompression-bomb limit); raise it deliberately for huge scans or panoramas (``infer --max-pixels``).
 
     Returns:
         ``(pixels, info)``: pixels are ``(H, W)`` for gray or ``(H, W, 3)`` for colour, dtype ``uint8``
@@ -105,7 +110,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
 
     Raises:
         InvalidInputError: missing, empty, truncated, damaged or not an image, multi-frame, larger than
-            ``MAX_PIXELS``, or a mode we refuse (see the module docstring); the message starts with the file name.
+            ``max_pixels``, or a mode we refuse (see the module docstring); the message starts with the file name.
             Whatever exception a damaged file makes Pillow raise becomes this error (found by fuzzing: a TIFF
             with a damaged header raised ``TypeError: Missing dimensions``).
     """
@@ -122,11 +127,12 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
             # Pillow warns about odd but readable files (corrupt EXIF, our own pixel limit applies to bombs):
             # the file either decodes or fails below with one error, so the warnings are not shown.
             warnings.simplefilter("ignore")
-            with Image.open(path) as im:
+            with _pillow_limit(max_pixels), Image.open(path) as im:
                 w, h = im.size
-                if w * h > MAX_PIXELS:
+                if w * h > max_pixels:
                     raise InvalidInputError(
-                        f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,}; split it into tiles"
+                        f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,}; raise it with "
+                        "--max-pixels (max_pixels=) if the file is trusted and memory allows"
                     )
                 if w == 0 or h == 0:
                     raise InvalidInputError(f"{name}: image has zero size ({w}x{h})")
@@ -147,7 +153,8 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         size = re.search(r"\((\d+) pixels\)", str(exc))
         count = f"{int(size.group(1)):,} pixels" if size else "its size"
         raise InvalidInputError(
-            f"{name}: {count} exceeds the limit of {MAX_PIXELS:,} (decompression-bomb guard); split it into tiles"
+            f"{name}: {count} exceeds the limit of {max_pixels:,} (decompression-bomb guard); raise it with "
+            "--max-pixels if the file is trusted"
         ) from exc
     except MemoryError as exc:
         raise InvalidInputError(f"{name}: too large to decode in the memory left") from exc
@@ -165,6 +172,26 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         significant_bits=_png_sbit(path) if fmt == "PNG" and pixels.dtype == np.uint16 else None,
     )
     return pixels, info
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow's decompression-bomb guard (a process-wide setting) at ``max_pixels`` while a file is opened."""
+    from PIL import Image
+
+    if max_pixels == MAX_PIXELS:
+        yield
+        return
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)  # Pillow refuses above twice this
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _upright_exif(im: Any) -> bytes | None:

@@ -35,6 +35,7 @@ from .denoiser import ColorMode, Denoiser, NonFinite
 from .errors import EdgeDenoiseError, InvalidInputError
 from .imageio import (
     IMAGE_SUFFIXES,
+    MAX_PIXELS,
     from_float,
     list_images,
     read_image,
@@ -238,6 +239,7 @@ class InferRun:
         nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
         noise_profile: ``(a, b)`` of camera noise (variance ``a·x + b``) for a conditioned model: the σ map of each
             file comes from it (see :class:`~.denoiser.Denoiser`); exclusive with ``sigma`` and ``noisy_sigma``.
+        max_pixels: the largest image (width x height) read (:func:`~.imageio.read_image`).
         bit_depth: significant bits of 16-bit files (10 or 12 for most sensors); None: a PNG's ``sBIT`` chunk when
             it has one, else 16.
 
@@ -271,6 +273,7 @@ class InferRun:
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
         noise_profile: tuple[float, float] | None = None,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
@@ -304,6 +307,7 @@ class InferRun:
             noise_profile=noise_profile,
         )
         self.bit_depth = bit_depth
+        self.max_pixels = max_pixels
         self._cleaned: set[Path] = set()
         self.stale_removed: list[Path] = []
         self.sigma = sigma if sigma is not None else (noisy_sigma if self.denoiser.takes_noise_level else None)
@@ -331,7 +335,7 @@ class InferRun:
         if self.skip_existing and not self.in_place and _nonempty_file(job.dst):
             return FileResult(job.label, "skipped", str(job.dst), f"{job.src}: {job.dst} exists, skipped")
         try:
-            pixels, info = read_image(job.src)
+            pixels, info = read_image(job.src, self.max_pixels)
             p_noisy = p_den = None
             told: float | None = None
             bits = self.bit_depth or info.significant_bits if pixels.dtype == np.uint16 else None

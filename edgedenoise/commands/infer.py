@@ -70,6 +70,13 @@ from ..runtime.denoiser import ColorMode, NonFinite
     "the σ of its signal, e.g. 0.01,0.0004 (docs/noise-level.md: how to get yours).",
 )
 @click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=178_956_970,
+    show_default=True,
+    help="Largest image (width x height) read; raise it for huge scans you trust (Pillow's decompression-bomb guard).",
+)
+@click.option(
     "--bit-depth",
     type=click.IntRange(1, 16),
     help="Significant bits of 16-bit files (e.g. 10 or 12 for sensor data) [default: a PNG's sBIT chunk, else 16].",
