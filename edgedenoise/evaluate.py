@@ -126,17 +126,11 @@ class OrtPredictor:
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from .runtime.ort_session import cpu_session
 
-        from .runtime.onnx_scan import check_external_data
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        try:
-            check_external_data(path)  # external data outside the model's folder: refused before ORT reads it
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+        try:  # refuses external data outside the model's folder before ORT reads it
+            self.session = cpu_session(path, threads=threads)
+        except ArtifactError as exc:
             raise ArtifactError(f"{str(path)!r} cannot be loaded by ONNX Runtime ({exc})") from exc
         meta = self.session.get_modelmeta().custom_metadata_map
         if CFG_METADATA_KEY not in meta:

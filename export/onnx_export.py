@@ -263,13 +263,9 @@ def run_onnx(path: str | Path, x: np.ndarray, *, threads: int = 1, sigma: np.nda
     Returns:
         ``(N, C, H, W)`` float32 (an fp16-output model's output is cast to float32).
     """
-    import onnxruntime as ort
+    from ..runtime.ort_session import cpu_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(threads, 0)  # 0: ONNX Runtime picks (one per physical core)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = cpu_session(path, threads=max(threads, 0))  # 0: ONNX Runtime picks (one per physical core)
     in_type = sess.get_inputs()[0].type
     feed = x.astype(np.float16 if "float16" in in_type else np.float32)
     inputs = {INPUT_NAME: feed}

@@ -98,14 +98,10 @@ class OnnxRunner:
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
+        from ..runtime.ort_session import cpu_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(threads, 0)  # 0: ONNX Runtime picks (one per physical core)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         self.path = str(path)
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads=max(threads, 0))  # 0: ONNX Runtime picks (one per core)
         self._fp16_in = "float16" in self.session.get_inputs()[0].type
         self.takes_sigma = SIGMA_NAME in {i.name for i in self.session.get_inputs()}
 

@@ -584,19 +584,9 @@ def read_onnx_contract(path: str | Path) -> ArtifactContract:
     Raises:
         ArtifactError: the file cannot be loaded or lacks the contract.
     """
-    from .onnx_scan import check_external_data
-    from .optional import onnxruntime_module
+    from .ort_session import cpu_session
 
-    ort = onnxruntime_module()
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 3
-    check_external_data(path)
-    try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT's own pybind error types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ArtifactError(f"{path}: ONNX Runtime cannot load this model ({first})") from exc
+    sess = cpu_session(path, optimize=False)
     return ArtifactContract.from_metadata(sess.get_modelmeta().custom_metadata_map, Path(path).name)
 
 

@@ -222,7 +222,9 @@ def test_shipped_names_default_to_fp32_plus_shipped_int8() -> None:
 def test_shipped_models_skip_precision_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("a.onnx", "a.int8.cpu.onnx", "a.fp16.onnx", "b.onnx", "b.json"):
         (tmp_path / name).write_bytes(b"")
-    monkeypatch.setattr(bench, "weights_dir", lambda: tmp_path)
+    from edgedenoise.runtime import artifact
+
+    monkeypatch.setattr(artifact, "weights_dir", lambda: tmp_path)
     assert bench.shipped_models() == ["a", "b"]
 
 
