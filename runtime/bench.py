@@ -61,6 +61,7 @@ from .atomic import write_atomic
 from .backend import BackendKind, open_backend
 from .contract import MACS_PER_PIXEL_KEY
 from .errors import ArtifactError, InvalidInputError
+from .precision import cpu_features
 
 RSS_INTERVAL_S = 0.005
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((512, 512), (1080, 1920))  # (H, W)
@@ -790,11 +791,9 @@ def bench_models(
 
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo`` "model name", else :func:`platform.processor`), or ``"unknown"``."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    from .precision import cpu_name
+
+    return cpu_name() or "unknown"
 
 
 def machine_info(**extra: Any) -> dict[str, Any]:
@@ -804,6 +803,7 @@ def machine_info(**extra: Any) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_features": cpu_features(),
         "logical_cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -820,6 +820,8 @@ def machine_info(**extra: Any) -> dict[str, Any]:
 def describe_machine(machine: Mapping[str, Any]) -> str:
     """One line from :func:`machine_info`'s dict."""
     parts = [f"{machine.get('cpu', '?')}, {machine.get('logical_cores', '?')} logical cores"]
+    if machine.get("cpu_features"):
+        parts.append("features " + " ".join(machine["cpu_features"]))
     if "load_avg_1_5_15" in machine:
         parts.append("load average " + "/".join(str(v) for v in machine["load_avg_1_5_15"]))
     parts.append(f"ONNX Runtime {machine.get('onnxruntime', '?')}")

@@ -43,6 +43,7 @@ thread or stream.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 from pathlib import Path
@@ -50,10 +51,12 @@ from types import TracebackType
 
 import numpy as np
 
+from .artifact import MODEL_ALIASES, weights_dir
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
 from .noise_level import estimate_sigma, profile_sigma_map, sigma_map_from
+from .precision import PrecisionChoice, choose_precision
 from .tiling import (
     DEFAULT_BLEND,
     DEFAULT_MEMORY_MB,
@@ -118,6 +121,10 @@ class Denoiser:
         noise_profile: ``(a, b)``, camera noise of variance ``a·x + b`` (x the clean signal in [0, 1]): a
             conditioned model is told, per frame and per pixel, the σ that profile gives for a smoothed estimate of
             the signal (:func:`~.noise_level.profile_sigma_map`); used when a call gives no ``sigma``.
+        precision: for a shipped model *name* run on the CPU: ``"auto"`` (default) runs its FP32 or its INT8 file,
+            whichever a short cached timing probe finds faster on this machine (:mod:`.precision`; both are within
+            the export's quality budget; :attr:`precision_choice` says what was measured); ``"fp32"`` / ``"int8"``
+            pick the file. Paths and names with a precision (``rednet30.int8.cpu``) are run as given.
         blend: width in pixels of the linear cross-fade between tiles (beyond the receptive-field halo).
         color: :class:`ColorMode` for gray models on colour images.
         nonfinite: :class:`NonFinite` policy for NaN/Inf in float input.
@@ -155,6 +162,7 @@ class Denoiser:
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
         noise_profile: tuple[float, float] | None = None,
+        precision: str = "auto",
     ) -> None:
         self.color = _parse_enum(ColorMode, color, "color mode")
         self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
@@ -170,6 +178,8 @@ class Denoiser:
         self.max_memory_mb = float(max_memory_mb)
         self._fit_px: int | None = None  # memory-budget mode: pixels one run may hold (None: the tile decides)
         self._backend: Backend | None = None
+        self.precision_choice: PrecisionChoice | None = None
+        model, self.precision_choice = _pick_precision(model, precision, backend, device, threads)
         max_tile = tile if tile else DEFAULT_TILE  # the ORT TensorRT provider builds its profile up to this
         self._backend, self.info = open_backend(
             model, backend, device=device, allow_fallback=allow_fallback, threads=threads, max_tile=max_tile
@@ -572,6 +582,38 @@ class Denoiser:
         for r0 in range(0, h, 1024):  # in row bands: no (H, W) temporary
             acc[:, :, r0 : r0 + 1024] /= norm_y[r0 : r0 + 1024, None] * norm_x[None, :]
         return acc
+
+
+def _pick_precision(
+    model: str | Path, precision: str, backend: str | BackendKind, device: int | None, threads: int | None
+) -> tuple[str | Path, PrecisionChoice | None]:
+    """The artifact a shipped model name runs as under ``precision`` (see :class:`Denoiser`)."""
+    if precision not in ("auto", "fp32", "int8"):
+        raise InvalidInputError(f"unknown precision {precision!r}; choose auto, fp32 or int8")
+    text = str(model)
+    name = MODEL_ALIASES.get(text, text)
+    if Path(text).suffix or "/" in text or "\\" in text or not (weights_dir() / f"{name}.onnx").is_file():
+        return model, None  # a path, or a name that already says its precision: run as given
+    if precision == "fp32":
+        return name, None
+    if precision == "int8":
+        if not (weights_dir() / f"{name}.int8.cpu.onnx").is_file():
+            raise InvalidInputError(f"no INT8 file ships for {name}; use precision fp32, or export one")
+        return f"{name}.int8.cpu", None
+    kind = BackendKind.parse(backend)
+    on_cpu = kind is BackendKind.ORT_CPU or (kind is BackendKind.AUTO and device is None and not _has_cuda_ep())
+    if not on_cpu:
+        return name, None
+    choice = choose_precision(name, threads)
+    return (choice.path if choice else name), choice
+
+
+def _has_cuda_ep() -> bool:
+    from .optional import onnxruntime_module
+
+    with contextlib.suppress(Exception):
+        return "CUDAExecutionProvider" in onnxruntime_module().get_available_providers()
+    return False
 
 
 def _parse_enum(cls: type[enum.Enum], value: object, what: str) -> enum.Enum:

@@ -240,6 +240,7 @@ class InferRun:
         noise_profile: ``(a, b)`` of camera noise (variance ``a·x + b``) for a conditioned model: the σ map of each
             file comes from it (see :class:`~.denoiser.Denoiser`); exclusive with ``sigma`` and ``noisy_sigma``.
         max_pixels: the largest image (width x height) read (:func:`~.imageio.read_image`).
+        precision: for a shipped model name, ``auto`` (the faster of FP32 and INT8 here), ``fp32`` or ``int8``.
         bit_depth: significant bits of 16-bit files (10 or 12 for most sensors); None: a PNG's ``sBIT`` chunk when
             it has one, else 16.
 
@@ -274,6 +275,7 @@ class InferRun:
         bit_depth: int | None = None,
         noise_profile: tuple[float, float] | None = None,
         max_pixels: int = MAX_PIXELS,
+        precision: str = "auto",
     ) -> None:
         if noisy_sigma is not None and in_place:
             raise InvalidInputError(
@@ -305,6 +307,7 @@ class InferRun:
             max_memory_mb=max_memory_mb,
             bit_depth=bit_depth,
             noise_profile=noise_profile,
+            precision=precision,
         )
         self.bit_depth = bit_depth
         self.max_pixels = max_pixels

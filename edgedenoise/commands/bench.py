@@ -80,6 +80,9 @@ def bench_cmd(
         matmul_n=matmul,
         **opts,  # type: ignore[arg-type]
     )
+    from ..runtime.bench import describe_machine
+
+    click.echo(f"Machine: {describe_machine(report.machine)}\n")  # CPU features decide the INT8 speed-up
     click.echo(report.markdown())
     if json_path:
         report.write_json(json_path)

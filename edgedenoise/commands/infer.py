@@ -70,6 +70,13 @@ from ..runtime.denoiser import ColorMode, NonFinite
     "the σ of its signal, e.g. 0.01,0.0004 (docs/noise-level.md: how to get yours).",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "int8"]),
+    default="auto",
+    show_default=True,
+    help="For a shipped model name: auto runs FP32 or INT8, whichever a cached timing probe finds faster on this CPU.",
+)
+@click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
     default=178_956_970,
@@ -106,6 +113,8 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
     debug = bool(ctx.find_root().params.get("debug"))
     with _native_stderr_to_devnull(not debug), InferRun(model, inputs, **opts) as run:  # type: ignore[arg-type]
         click.echo(f"model: {run.info.summary()}")
+        if run.denoiser.precision_choice is not None:
+            click.echo(f"precision: {run.denoiser.precision_choice.summary()}")
         with tqdm(total=len(run.jobs), unit="img", disable=None, file=sys.stderr, leave=False) as bar:
             for res in run:
                 tqdm.write(
