@@ -43,20 +43,31 @@ thread or stream.
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import math
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
-from .artifact import MODEL_ALIASES, weights_dir
 from .backend import Backend, BackendKind, RuntimeInfo, open_backend
 from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
+from .frames import (
+    LUMA_WEIGHTS,
+    SUPPORTED_DTYPES,
+    ColorMode,
+    NonFinite,
+    PixelFormat,
+    as_nhwc,
+    check_bit_depth,
+    from_range,
+    nchw_to_nhwc,
+    nhwc_to_nchw,
+    parse_enum,
+    to_range,
+)
 from .noise_level import estimate_sigma, profile_sigma_map, sigma_map_from
-from .precision import PrecisionChoice, choose_precision
+from .precision import PrecisionChoice, resolve_precision
 from .tiling import (
     DEFAULT_BLEND,
     DEFAULT_MEMORY_MB,
@@ -66,41 +77,6 @@ from .tiling import (
     min_tile,
     plan_tiles,
 )
-
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
-
-
-class ColorMode(str, enum.Enum):
-    """How a gray (1-channel) model denoises a colour image."""
-
-    PER_CHANNEL = "per-channel"
-    LUMA = "luma"
-
-
-class PixelFormat(str, enum.Enum):
-    """The layout of a frame as a camera pipeline hands it over.
-
-    ``gray`` ``(H, W)`` / ``(H, W, 1)``; ``rgb`` ``(H, W, 3)`` (the default for 3 channels); ``bgr`` ``(H, W, 3)``
-    in OpenCV's order; ``nv12`` and ``i420``: 8-bit YUV 4:2:0 as ``(H·3/2, W)`` uint8, the Y plane on top, then
-    interleaved U, V rows (NV12, most ISPs, V4L2, GStreamer/DeepStream) or the U plane and then the V plane
-    (I420). Batches ``(N, ...)`` of the RGB/BGR/gray layouts work as without a format.
-    """
-
-    GRAY = "gray"
-    RGB = "rgb"
-    BGR = "bgr"
-    NV12 = "nv12"
-    I420 = "i420"
-
-
-class NonFinite(str, enum.Enum):
-    """What to do with NaN/Inf in float input."""
-
-    RAISE = "raise"
-    REPLACE = "replace"
-
-
-_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
 class Denoiser:
@@ -164,14 +140,14 @@ class Denoiser:
         noise_profile: tuple[float, float] | None = None,
         precision: str = "auto",
     ) -> None:
-        self.color = _parse_enum(ColorMode, color, "color mode")
-        self.nonfinite = _parse_enum(NonFinite, nonfinite, "NaN/Inf policy")
+        self.color = parse_enum(ColorMode, color, "color mode")
+        self.nonfinite = NonFinite(parse_enum(NonFinite, nonfinite, "NaN/Inf policy"))
         if blend < 0:
             raise InvalidInputError(f"blend must be >= 0 pixels, got {blend}")
         self.blend = blend
         if tile is not None and tile < 0:
             raise InvalidInputError(f"tile must be a positive number of pixels or 0 (no tiling), got {tile}")
-        _check_bit_depth(bit_depth)
+        check_bit_depth(bit_depth)
         self.bit_depth = bit_depth
         if not max_memory_mb > 0:
             raise InvalidInputError(f"max_memory_mb must be > 0 MiB, got {max_memory_mb}")
@@ -179,7 +155,7 @@ class Denoiser:
         self._fit_px: int | None = None  # memory-budget mode: pixels one run may hold (None: the tile decides)
         self._backend: Backend | None = None
         self.precision_choice: PrecisionChoice | None = None
-        model, self.precision_choice = _pick_precision(model, precision, backend, device, threads)
+        model, self.precision_choice = resolve_precision(model, precision, backend, device, threads)
         max_tile = tile if tile else DEFAULT_TILE  # the ORT TensorRT provider builds its profile up to this
         self._backend, self.info = open_backend(
             model, backend, device=device, allow_fallback=allow_fallback, threads=threads, max_tile=max_tile
@@ -308,7 +284,7 @@ class Denoiser:
             InferenceError: the backend failed or returned NaN/Inf.
         """
         if pixel_format is not None:
-            fmt = _parse_enum(PixelFormat, pixel_format, "pixel format")
+            fmt = parse_enum(PixelFormat, pixel_format, "pixel format")
             if fmt in (PixelFormat.NV12, PixelFormat.I420):
                 return self._yuv420(np.asarray(image), sigma, bit_depth)
             arr = np.asarray(image)
@@ -320,16 +296,16 @@ class Denoiser:
                 return np.ascontiguousarray(self(arr[..., ::-1], sigma=sigma, bit_depth=bit_depth)[..., ::-1])
         arr = np.asarray(image)
         given = arr.dtype
-        if not given.isnative and given.newbyteorder("=") in _DTYPES:  # e.g. '>u2' from a big-endian TIFF/FITS
+        if not given.isnative and given.newbyteorder("=") in SUPPORTED_DTYPES:  # e.g. '>u2' from a big-endian TIFF/FITS
             arr = arr.astype(given.newbyteorder("="))
-        if arr.dtype not in _DTYPES:
+        if arr.dtype not in SUPPORTED_DTYPES:
             raise InvalidInputError(
                 f"image dtype {arr.dtype} is not supported; pass uint8, uint16 or float32 (e.g. x.astype(np.float32))"
             )
-        nhwc = _as_nhwc(arr)
+        nhwc = as_nhwc(arr)
         lo, hi = self.cfg.value_range
         top = self._int_top(nhwc, bit_depth)
-        x = self._to_range(nhwc, lo, hi, top)
+        x = to_range(nhwc, lo, hi, self.nonfinite, top)
         y = self._denoise_nhwc(x, self._sigma_maps(x, sigma))
         if not np.isfinite(y).all():
             raise InferenceError(
@@ -337,7 +313,7 @@ class Denoiser:
                 "an FP16 overflow is the usual cause: use the FP32 or INT8 artifact"
             )
         np.clip(y, lo, hi, out=y)  # in place: ``y`` is the model's fresh output (huge images: no copy)
-        out = _from_range(y, lo, hi, arr.dtype, top)
+        out = from_range(y, lo, hi, arr.dtype, top)
         return out.reshape(arr.shape).astype(given, copy=False)
 
     def _yuv420(self, frame: np.ndarray, sigma: float | str | np.ndarray | None, bit_depth: int | None) -> np.ndarray:
@@ -358,7 +334,7 @@ class Denoiser:
         if nhwc.dtype == np.float32:
             return None
         bits = bit_depth if bit_depth is not None else self.bit_depth
-        _check_bit_depth(bits)
+        check_bit_depth(bits)
         if bits is None or nhwc.dtype != np.uint16:
             return float(np.iinfo(nhwc.dtype).max)
         top = float((1 << bits) - 1)
@@ -385,10 +361,11 @@ class Denoiser:
             None for a blind model; a float (``"auto"`` resolved by :func:`~.noise_level.estimate_sigma`, or the
             number given), or an ``(H, W)`` map: the one given, or the noise profile's (mean over channels).
         """
-        nhwc = _as_nhwc(np.asarray(image))
-        if nhwc.dtype not in _DTYPES:
+        nhwc = as_nhwc(np.asarray(image))
+        if nhwc.dtype not in SUPPORTED_DTYPES:
             nhwc = nhwc.astype(np.float32)
-        x = self._to_range(nhwc, *self.cfg.value_range, self._int_top(nhwc, bit_depth))
+        lo, hi = self.cfg.value_range
+        x = to_range(nhwc, lo, hi, self.nonfinite, self._int_top(nhwc, bit_depth))
         given = self._effective_sigma(sigma)
         if given is None:
             return None
@@ -434,33 +411,6 @@ class Denoiser:
         return f"Denoiser({self.info.summary()})"
 
     # -- internals -------------------------------------------------------------------------------------------
-    def _to_range(self, nhwc: np.ndarray, lo: float, hi: float, top: float | None = None) -> np.ndarray:
-        """``(N, H, W, C)`` any supported dtype -> float32 in the model's value range; applies the NaN policy.
-        Integers: ``top`` (default the dtype's maximum) maps to ``hi``."""
-        if nhwc.dtype == np.float32:
-            finite = np.isfinite(nhwc)
-            if not finite.all():
-                if self.nonfinite is NonFinite.RAISE:
-                    bad = int(nhwc.size - np.count_nonzero(finite))
-                    raise InvalidInputError(
-                        f"image has {bad} NaN/Inf values; clean them, or use nonfinite='replace' "
-                        "(CLI: --nonfinite replace; NaN/-Inf -> range low, +Inf -> range high)"
-                    )
-                nhwc = np.nan_to_num(nhwc, nan=lo, posinf=hi, neginf=lo).astype(np.float32)
-            slack = 2.0 * (hi - lo)
-            low, high = float(nhwc.min()), float(nhwc.max())
-            if low < lo - slack or high > hi + slack:
-                raise InvalidInputError(
-                    f"float image values span [{low:.4g}, {high:.4g}], far outside the model's range [{lo:g}, {hi:g}] "
-                    f"(accepted: {lo - slack:g}..{hi + slack:g}); scale it to [{lo:g}, {hi:g}] first (e.g. x / 255)"
-                )
-            return nhwc
-        scale = top if top is not None else float(np.iinfo(nhwc.dtype).max)
-        x = nhwc.astype(np.float32)  # one float copy, then in place (huge images: no temporaries)
-        x *= np.float32((hi - lo) / scale)
-        x += np.float32(lo)
-        return x
-
     def _check_sigma_arg(self, sigma: object) -> None:
         if isinstance(sigma, str) and sigma != "auto":
             raise InvalidInputError(f"sigma {sigma!r} is not a number, a map or 'auto'")
@@ -500,7 +450,7 @@ class Denoiser:
         if c == mc:
             if per_channel and smap is not None:  # one map for the joint model: the channels' mean variance
                 smap = np.sqrt(np.mean(np.square(smap), axis=1, keepdims=True))
-            return _nchw_to_nhwc(self._run_nchw(_nhwc_to_nchw(x), smap))
+            return nchw_to_nhwc(self._run_nchw(nhwc_to_nchw(x), smap))
         if mc == 1 and self.color is ColorMode.PER_CHANNEL:  # (N, H, W, 3) -> (3N, 1, H, W)
             planes = x.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
             if smap is not None:
@@ -514,7 +464,7 @@ class Denoiser:
             y = self._run_nchw(np.ascontiguousarray(luma[:, None]), smap)[:, 0]
             return x + (y - luma)[..., None]
         # colour model, gray image: repeat into RGB, return the mean of the output channels
-        rgb = np.repeat(_nhwc_to_nchw(x), 3, axis=1)
+        rgb = np.repeat(nhwc_to_nchw(x), 3, axis=1)
         return self._run_nchw(rgb, smap).mean(axis=1)[..., None]
 
     def _run_nchw(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
@@ -582,89 +532,6 @@ class Denoiser:
         for r0 in range(0, h, 1024):  # in row bands: no (H, W) temporary
             acc[:, :, r0 : r0 + 1024] /= norm_y[r0 : r0 + 1024, None] * norm_x[None, :]
         return acc
-
-
-def _pick_precision(
-    model: str | Path, precision: str, backend: str | BackendKind, device: int | None, threads: int | None
-) -> tuple[str | Path, PrecisionChoice | None]:
-    """The artifact a shipped model name runs as under ``precision`` (see :class:`Denoiser`)."""
-    if precision not in ("auto", "fp32", "int8"):
-        raise InvalidInputError(f"unknown precision {precision!r}; choose auto, fp32 or int8")
-    text = str(model)
-    name = MODEL_ALIASES.get(text, text)
-    if Path(text).suffix or "/" in text or "\\" in text or not (weights_dir() / f"{name}.onnx").is_file():
-        return model, None  # a path, or a name that already says its precision: run as given
-    if precision == "fp32":
-        return name, None
-    if precision == "int8":
-        if not (weights_dir() / f"{name}.int8.cpu.onnx").is_file():
-            raise InvalidInputError(f"no INT8 file ships for {name}; use precision fp32, or export one")
-        return f"{name}.int8.cpu", None
-    kind = BackendKind.parse(backend)
-    on_cpu = kind is BackendKind.ORT_CPU or (kind is BackendKind.AUTO and device is None and not _has_cuda_ep())
-    if not on_cpu:
-        return name, None
-    choice = choose_precision(name, threads)
-    return (choice.path if choice else name), choice
-
-
-def _has_cuda_ep() -> bool:
-    from .optional import onnxruntime_module
-
-    with contextlib.suppress(Exception):
-        return "CUDAExecutionProvider" in onnxruntime_module().get_available_providers()
-    return False
-
-
-def _parse_enum(cls: type[enum.Enum], value: object, what: str) -> enum.Enum:
-    try:
-        return cls(value)
-    except ValueError:
-        names = ", ".join(str(k.value) for k in cls)
-        raise InvalidInputError(f"unknown {what} {value!r}; choose one of: {names}") from None
-
-
-def _as_nhwc(arr: np.ndarray) -> np.ndarray:
-    """``(H, W)`` / ``(H, W, C)`` / ``(N, H, W, C)`` -> ``(N, H, W, C)`` view, C in (1, 3)."""
-    if arr.ndim == 2:
-        out = arr[None, :, :, None]
-    elif arr.ndim == 3 and arr.shape[2] in (1, 3):
-        out = arr[None]
-    elif arr.ndim == 4 and arr.shape[3] in (1, 3):
-        out = arr
-    else:
-        raise InvalidInputError(
-            f"image shape {arr.shape} is not (H, W), (H, W, 1), (H, W, 3) or (N, H, W, C) with C in (1, 3); "
-            "pass alpha separately and a gray batch as (N, H, W, 1)"
-        )
-    if 0 in out.shape:
-        raise InvalidInputError(f"image shape {arr.shape} is empty")
-    return out
-
-
-def _nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-
-def _nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
-    return x.transpose(0, 2, 3, 1)
-
-
-def _from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype, top: float | None = None) -> np.ndarray:
-    """float32 in ``[lo, hi]`` -> ``dtype`` (integers: scaled to ``[0, top]``, default their full range, and
-    rounded)."""
-    if dtype == np.float32:
-        return y.astype(np.float32, copy=False)
-    top = top if top is not None else float(np.iinfo(dtype).max)
-    y = y - np.float32(lo) if lo else y  # in place below: ``y`` is the caller's scratch array
-    y *= np.float32(top / (hi - lo))
-    np.rint(y, out=y)
-    return y.astype(dtype)
-
-
-def _check_bit_depth(bits: int | None) -> None:
-    if bits is not None and not (isinstance(bits, int) and 1 <= bits <= 16):
-        raise InvalidInputError(f"bit_depth must be a whole number of bits from 1 to 16, got {bits!r}")
 
 
 __all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "PixelFormat", "RuntimeInfo"]

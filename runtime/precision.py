@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact import ONNX_SUFFIX, weights_dir
+from .artifact import MODEL_ALIASES, ONNX_SUFFIX, weights_dir
 from .atomic import write_atomic
+from .backend import BackendKind, open_backend
+from .errors import InvalidInputError
 
 #: Instruction-set extensions that decide how fast ONNX Runtime's CPU kernels run (x86 names in /proc/cpuinfo,
 #: and the Arm ones a Jetson reports).
@@ -102,8 +104,6 @@ def _key(fp32: Path, int8: Path, threads: int | None) -> str:
 
 
 def _probe_ms(path: Path, threads: int | None) -> float:
-    from .backend import open_backend
-
     backend, _ = open_backend(path, "ort-cpu", threads=threads)
     with backend:
         spec = backend.input_spec
@@ -150,6 +150,43 @@ def choose_precision(name: str, threads: int | None = None) -> PrecisionChoice |
     return PrecisionChoice(int8 if faster else fp32, "int8" if faster else "fp32", dict(ms), bool(cached))
 
 
+def resolve_precision(
+    model: str | Path, precision: str, backend: str | BackendKind, device: int | None, threads: int | None
+) -> tuple[str | Path, PrecisionChoice | None]:
+    """The artifact a shipped model name runs as under ``precision`` (see :class:`~.denoiser.Denoiser`), and the
+    probe's verdict when one ran.
+
+    Raises:
+        InvalidInputError: an unknown ``precision``, or ``int8`` for a model without an INT8 file.
+    """
+    if precision not in ("auto", "fp32", "int8"):
+        raise InvalidInputError(f"unknown precision {precision!r}; choose auto, fp32 or int8")
+    text = str(model)
+    name = MODEL_ALIASES.get(text, text)
+    if Path(text).suffix or "/" in text or "\\" in text or not (weights_dir() / f"{name}.onnx").is_file():
+        return model, None  # a path, or a name that already says its precision: run as given
+    if precision == "fp32":
+        return name, None
+    if precision == "int8":
+        if not (weights_dir() / f"{name}.int8.cpu.onnx").is_file():
+            raise InvalidInputError(f"no INT8 file ships for {name}; use precision fp32, or export one")
+        return f"{name}.int8.cpu", None
+    kind = BackendKind.parse(backend)
+    on_cpu = kind is BackendKind.ORT_CPU or (kind is BackendKind.AUTO and device is None and not _has_cuda_ep())
+    if not on_cpu:
+        return name, None
+    choice = choose_precision(name, threads)
+    return (choice.path if choice else name), choice
+
+
+def _has_cuda_ep() -> bool:
+    from .optional import onnxruntime_module
+
+    with contextlib.suppress(Exception):
+        return "CUDAExecutionProvider" in onnxruntime_module().get_available_providers()
+    return False
+
+
 __all__ = [
     "MIN_GAIN",
     "PROBE_SIZE",
@@ -158,4 +195,5 @@ __all__ = [
     "choose_precision",
     "cpu_features",
     "cpu_name",
+    "resolve_precision",
 ]
