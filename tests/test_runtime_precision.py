@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from runtime_helpers import tiny_onnx
 
-from edgedenoise.runtime import Denoiser, artifact, denoiser, precision
+from edgedenoise.runtime import Denoiser, artifact, precision
 from edgedenoise.runtime.errors import InvalidInputError
 
 
@@ -20,7 +20,7 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     weights.mkdir()
     shutil.copy(tiny_onnx("rednet10"), weights / "tiny.onnx")
     shutil.copy(tiny_onnx("rednet10"), weights / "tiny.int8.cpu.onnx")
-    for mod in (artifact, precision, denoiser):
+    for mod in (artifact, precision):
         monkeypatch.setattr(mod, "weights_dir", lambda: weights)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return weights
