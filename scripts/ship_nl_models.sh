@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Ship the noise-level-conditioned models from their CPU runs (configs/cpu/<name>.yaml): FP32 ONNX and CPU INT8
-# ONNX (export gate at its default 0.1 dB budget), then the model card scored through the FP32 ONNX (BSD68 and Set12
-# at σ 15/25/50, standard protocol and 8-bit clipped files told the true and the estimated σ), then the side-by-side
-# speed run of the real-time model and the speed reference at 1920x1080. Repo root, venv at .venv.
-# MODELS picks the models (default: both); STEP=speed runs only the speed comparison.
+# Ship the noise-level-conditioned models from their CPU runs: FP32 ONNX and CPU INT8 ONNX (export gate at its
+# default 0.1 dB budget), then the model card scored through the FP32 ONNX (BSD68 and Set12 at σ 15/25/50: the
+# standard protocol, and 8-bit clipped files told the true and the estimated σ), then the side-by-side speed run of
+# the real-time model and the speed reference at 1920x1080. Repo root, venv at .venv, nothing else running for the
+# speed step. MODELS picks the models (default: both); STEP=speed runs only the speed comparison.
+#   unet3_f32_u4_nl:       configs/cpu/unet3_f32_u4_nl.yaml (50 min), then configs/cpu/unet3_f32_u4_nl_qat.yaml (QAT)
+#   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${MODELS:-"unet3_f32_u4_nl rednet18_slim64_u2_nl"}
+recipe="noise recipe of the conditioned models (σ 0-75, 5 % clean, half of the inputs clipped and rounded to 8 bits)"
 if [ "${STEP:-all}" != speed ]; then
   for name in $models; do
-    run=runs/cpu/$name
+    case $name in
+      unet3_f32_u4_nl)
+        run=runs/cpu/unet3_f32_u4_nl_qat; config=configs/cpu/unet3_f32_u4_nl_qat.yaml
+        note="Stage 2 of 2: 25 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU, best validation 26.141 dB at step 27,800). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+      *)
+        run=runs/cpu/$name; config=configs/cpu/$name.yaml
+        note="Trained on one core of a 2-core CPU within the config's wall-time budget; the $recipe." ;;
+    esac
     tmp=$(mktemp -d)
     .venv/bin/edgedenoise export --model "$run/best.safetensors" --int8 --flavour cpu -o "$tmp" --no-progress
     .venv/bin/python scripts/model_card.py "$run/best.safetensors" --name "$name" --run-dir "$run" \
-      --data-root ../shared/data --data-label ../shared/data --threads 2 --eval-model "$tmp/$name.onnx" \
-      --command "edgedenoise train configs/cpu/$name.yaml" --config-file "configs/cpu/$name.yaml" \
-      --note "Trained on a 2-core CPU within the config's wall-time budget; noise recipe of the conditioned models (σ 0-75, 5 % clean, half of the inputs clipped and rounded to 8 bits)."
-    mv "$tmp/$name.onnx" "edgedenoise/weights/$name.onnx"
-    mv "$tmp/$name.int8.cpu.onnx" "edgedenoise/weights/$name.int8.cpu.onnx"
+      --data-root ../shared/data --data-label ../shared/data --threads 1 --eval-model "$tmp/$name.onnx" \
+      --command "edgedenoise train $config" --config-file "$config" --note "$note"
+    mv "$tmp/$name.onnx" "$tmp/$name.int8.cpu.onnx" edgedenoise/weights/
     rm -rf "$tmp"
     chmod 644 "edgedenoise/weights/$name".*
+    mkdir -p "configs/logs/cpu/$(basename "$run")"
+    cp "$run/log.csv" "$run/config.resolved.yaml" "configs/logs/cpu/$(basename "$run")/"
   done
 fi
 # the real-time model and the speed reference one after the other in one run, 2 threads, 1920x1080 gray
-.venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f32_u4_nl.int8.cpu \
+.venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f32_u4_nl --precision int8 \
   --size 1920x1080 --threads 2 --iters 20 --json benchmarks/results/realtime_vs_reference.json
