@@ -189,7 +189,7 @@ def test_models_md_renders_the_rows_and_targets(results: ModuleType) -> None:
     ]  # fmt: skip
     assert table_row(md, "rednet30")[7:10] == ["n/a"] * 3 and table_row(md, "rednet30")[11] == "n/a"
     assert "slim_c: params onnx-initializers, MACs onnx-metadata" in md  # the figures not from a card
-    assert "(FP32): met by slim_a (29.100 dB, 12.0 %).\n" in md
+    assert "(FP32; FFDNet 29.19 dB): met by slim_a (29.100 dB, 12.0 %).\n" in md
     assert "in INT8 on this machine: met by slim_a (10.00 frames/s).\n" in md
 
 
