@@ -23,7 +23,7 @@ if [ "${STEP:-all}" != speed ]; then
     tmp=$(mktemp -d)
     .venv/bin/edgedenoise export --model "$run/best.safetensors" --int8 --flavour cpu -o "$tmp" --no-progress
     .venv/bin/python scripts/model_card.py "$run/best.safetensors" --name "$name" --run-dir "$run" \
-      --data-root ../shared/data --data-label ../shared/data --threads 1 --eval-model "$tmp/$name.onnx" \
+      --data-root ../shared/data --data-label ../shared/data --threads 2 --eval-model "$tmp/$name.onnx" \
       --command "edgedenoise train $config" --config-file "$config" --note "$note"
     mv "$tmp/$name.onnx" "$tmp/$name.int8.cpu.onnx" edgedenoise/weights/
     rm -rf "$tmp"
