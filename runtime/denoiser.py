@@ -435,11 +435,12 @@ class Denoiser:
             return np.stack(
                 [np.stack([profile_sigma_map(x[i, :, :, k], prof, rng) for k in range(c)]) for i in range(n)]
             )
-        maps = np.empty((n, 1, h, w), np.float32)
-        for i in range(n):
-            value = estimate_sigma(x[i], rng) if isinstance(given, str) else given
-            maps[i, 0] = sigma_map_from(value, (h, w), rng)
-        return maps
+        if isinstance(given, str) or np.ndim(given) == 0:  # one σ per image: a broadcast view, no (H, W) array
+            per_image = [estimate_sigma(x[i], rng) if isinstance(given, str) else given for i in range(n)]
+            values = np.stack([sigma_map_from(v, (1, 1), rng) for v in per_image]).reshape(n, 1, 1, 1)
+            return np.broadcast_to(values, (n, 1, h, w))
+        one = sigma_map_from(given, (h, w), rng)
+        return np.broadcast_to(one, (n, 1, h, w))
 
     def _denoise_nhwc(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
         """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels;
@@ -454,7 +455,7 @@ class Denoiser:
         if mc == 1 and self.color is ColorMode.PER_CHANNEL:  # (N, H, W, 3) -> (3N, 1, H, W)
             planes = x.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
             if smap is not None:
-                smap = smap.reshape(n * c, 1, h, w) if per_channel else np.repeat(smap, c, axis=0)
+                smap = smap.reshape(n * c, 1, h, w) if per_channel else _repeat_images(smap, c)
             y = self._run_nchw(np.ascontiguousarray(planes), smap)
             return y.reshape(n, c, h, w).transpose(0, 2, 3, 1)
         if mc == 1:  # luma: denoise Y, add the change to every channel
@@ -470,31 +471,31 @@ class Denoiser:
     def _run_nchw(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
         """``(B, C, H, W)`` float32 -> same: pad, tile if needed, run in batches the backend accepts, crop.
 
-        A σ map ``(B, 1, H, W)`` travels as one more channel through padding and tiling, so every tile gets its
-        own part of it; :meth:`_run_batches` splits it off again."""
-        if smap is not None:
-            x = np.concatenate([x, smap], axis=1)
+        A σ map ``(B, 1, H, W)`` is padded and tiled with the image, so every tile gets its own part of it (a
+        uniform map may be a broadcast view: it is materialised one tile at a time)."""
         b, c, h, w = x.shape
         spec = self._live.input_spec
         m = self.cfg.size_multiple
         ph = max(-(-h // m) * m, -(-spec.min_hw[0] // m) * m)
         pw = max(-(-w // m) * m, -(-spec.min_hw[1] // m) * m)
         if (ph, pw) != (h, w):
-            x = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode="reflect")
+            pads = ((0, 0), (0, 0), (0, ph - h), (0, pw - w))
+            x = np.pad(x, pads, mode="reflect")
+            smap = None if smap is None else np.pad(smap, pads, mode="reflect")
         tile = self._tile_hw
-        y = self._run_batches(x) if tile is None or self._fits(ph * pw, ph, pw) else self._run_tiled(x, tile)
+        if tile is None or self._fits(ph * pw, ph, pw):
+            y = self._run_batches(x, smap)
+        else:
+            y = self._run_tiled(x, smap, tile)
         return y[:, :, :h, :w]
 
-    def _run_batches(self, xs: np.ndarray) -> np.ndarray:
-        """Run ``(B, C, h, w)`` in chunks: at most the backend's batch limit, and at most one tile's pixels
-        per run (so the three planes of a colour image or a batch of frames cost no more memory than a tile).
-        For a conditioned model the last channel of ``xs`` is the σ map."""
+    def _run_batches(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
+        """Run ``(B, C, h, w)`` (and its ``(B, 1, h, w)`` σ map) in chunks: at most the backend's batch limit, and
+        at most one tile's pixels per run (so the three planes of a colour image or a batch of frames cost no
+        more memory than a tile)."""
         backend = self._live
-        if backend.input_spec.noise_level:
-            x, noise = xs[:, :-1], xs[:, -1:]
-            x, noise = np.ascontiguousarray(x), np.ascontiguousarray(noise)
-        else:
-            x, noise = xs, None
+        x = np.ascontiguousarray(x)
+        noise = None if smap is None else np.ascontiguousarray(smap, dtype=np.float32)
         budget = self._fit_px or (self._tile_hw[0] * self._tile_hw[1] if self._tile_hw else None)
         by_pixels = max(1, budget // (x.shape[2] * x.shape[3])) if budget else x.shape[0]
         limit = min(backend.input_spec.max_batch or x.shape[0], by_pixels)
@@ -510,13 +511,12 @@ class Denoiser:
             raise InferenceError(f"{self.info.artifact.name} returned shape {out.shape} for input {x.shape}")
         return out
 
-    def _run_tiled(self, x: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
+    def _run_tiled(self, x: np.ndarray, smap: np.ndarray | None, tile: tuple[int, int]) -> np.ndarray:
         _, _, h, w = x.shape
         cfg = self.cfg
         spec = self._live.input_spec
         plan = plan_tiles(h, w, tile[0], tile[1], cfg.receptive_field, cfg.size_multiple, self.blend, spec.min_hw)
-        out_c = x.shape[1] - (1 if self._live.input_spec.noise_level else 0)
-        acc = np.zeros((x.shape[0], out_c, h, w), np.float32)
+        acc = np.zeros(x.shape, np.float32)
         # the tiles form a grid and each weight is an outer product, so the sum of the weights is the outer
         # product of the per-axis sums: two vectors instead of an (H, W) array (memory for huge images)
         norm_y, norm_x = np.zeros(h, np.float32), np.zeros(w, np.float32)
@@ -526,12 +526,21 @@ class Denoiser:
             norm_x[c0:c1] += axis_weights(c0, c1, w, plan.halo, plan.blend)
         for r0, r1 in plan.rows:
             for c0, c1 in plan.cols:
-                y = self._run_batches(np.ascontiguousarray(x[:, :, r0:r1, c0:c1]))
+                part = None if smap is None else smap[:, :, r0:r1, c0:c1]
+                y = self._run_batches(x[:, :, r0:r1, c0:c1], part)
                 y *= blend_weights(plan, (r0, r1), (c0, c1), h, w)
                 acc[:, :, r0:r1, c0:c1] += y
         for r0 in range(0, h, 1024):  # in row bands: no (H, W) temporary
             acc[:, :, r0 : r0 + 1024] /= norm_y[r0 : r0 + 1024, None] * norm_x[None, :]
         return acc
+
+
+def _repeat_images(smap: np.ndarray, times: int) -> np.ndarray:
+    """``np.repeat(smap, times, axis=0)`` that keeps a map broadcast over H and W a broadcast view."""
+    n, _, h, w = smap.shape
+    if smap.strides[2:] == (0, 0):
+        return np.broadcast_to(np.repeat(np.ascontiguousarray(smap[:, :, :1, :1]), times, axis=0), (n * times, 1, h, w))
+    return np.repeat(smap, times, axis=0)
 
 
 __all__ = ["ColorMode", "DEFAULT_TILE", "Denoiser", "NonFinite", "PixelFormat", "RuntimeInfo"]

@@ -27,9 +27,9 @@ DEFAULT_BLEND = 16  # pixels of linear cross-fade between tiles, beyond the halo
 # peaked at 0.45 GB resident with this limit and 3.3 GB untiled, at 1024x1024 (docs/runtime.md, "Tiling").
 DEFAULT_TILE = 512
 #: Activation memory (MiB) one model run may take before the Denoiser tiles (Intel Open Image Denoise's
-#: ``maxMemoryMB`` plays the same role); with RED30's 7.9 kB per pixel that is tiles of about 510x510, while
+#: ``maxMemoryMB`` plays the same role); with RED30's 7.4 kB per pixel that is tiles of about 370x370, while
 #: the light models run a 1920x1080 frame whole.
-DEFAULT_MEMORY_MB = 2048
+DEFAULT_MEMORY_MB = 1024
 
 
 @dataclass(frozen=True)

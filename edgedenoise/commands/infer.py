@@ -19,6 +19,7 @@ import click
 
 from ..runtime.backend import BackendKind
 from ..runtime.denoiser import ColorMode, NonFinite
+from ..runtime.tiling import DEFAULT_MEMORY_MB
 
 
 @click.command("infer")
@@ -38,7 +39,7 @@ from ..runtime.denoiser import ColorMode, NonFinite
 @click.option(
     "--max-memory-mb",
     type=click.FloatRange(min=1),
-    default=2048,
+    default=DEFAULT_MEMORY_MB,
     show_default=True,
     help="Activation memory one model run may take (MiB) before an image is tiled; frames that fit run whole.",
 )
