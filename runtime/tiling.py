@@ -28,7 +28,7 @@ DEFAULT_BLEND = 16  # pixels of linear cross-fade between tiles, beyond the halo
 DEFAULT_TILE = 512
 #: Activation memory (MiB) one model run may take before the Denoiser tiles (Intel Open Image Denoise's
 #: ``maxMemoryMB`` plays the same role); with RED30's 7.4 kB per pixel that is tiles of about 370x370, while
-#: the light models run a 1920x1080 frame whole.
+#: the light models run a 1280x720 frame whole (the real-time model a 1920x1080 one).
 DEFAULT_MEMORY_MB = 1024
 
 
