@@ -82,6 +82,11 @@ def to_range(nhwc: np.ndarray, lo: float, hi: float, nonfinite: NonFinite, top: 
 
 
 def parse_enum(cls: type[enum.Enum], value: object, what: str) -> enum.Enum:
+    """The member of ``cls`` whose value is ``value``.
+
+    Raises:
+        InvalidInputError: an unknown value; the message names ``what`` and lists the valid ones.
+    """
     try:
         return cls(value)
     except ValueError:
@@ -108,10 +113,12 @@ def as_nhwc(arr: np.ndarray) -> np.ndarray:
 
 
 def nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
+    """``(N, H, W, C)`` -> ``(N, C, H, W)``, C-contiguous (a copy unless C is 1)."""
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
+    """``(N, C, H, W)`` -> ``(N, H, W, C)``, a view."""
     return x.transpose(0, 2, 3, 1)
 
 
@@ -128,6 +135,11 @@ def from_range(y: np.ndarray, lo: float, hi: float, dtype: np.dtype, top: float 
 
 
 def check_bit_depth(bits: int | None) -> None:
+    """Refuse a bit depth that is not None or a whole number from 1 to 16.
+
+    Raises:
+        InvalidInputError: the message names the value.
+    """
     if bits is not None and not (isinstance(bits, int) and 1 <= bits <= 16):
         raise InvalidInputError(f"bit_depth must be a whole number of bits from 1 to 16, got {bits!r}")
 
