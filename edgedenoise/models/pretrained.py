@@ -215,3 +215,53 @@ def pretrained_table() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def gray_to_colour_state(
+    gray: Mapping[str, Any], colour: nn.Module, jitter: float = 0.5, seed: int = 0
+) -> dict[str, Any]:
+    """Inflate a gray model's state dict to start its RGB twin (same architecture, ``in_channels=3``).
+
+    A tensor whose input-channel axis is 3x the gray one (the entrance conv behind a pixel-unshuffle, which
+    orders channels colour-major: ``c·s² + k``) is tiled over the colours and divided by 3, so it first sees the
+    channel mean; a tensor whose output-channel axis is 3x (the exit conv and its bias) is tiled, so every colour
+    starts with the gray prediction. Every other tensor is copied. The warm start of the ``_rgb`` variants:
+    training then learns what the colours add (the inflation of I3D, Carreira & Zisserman, CVPR 2017, Sec. 2.4,
+    applied to channels instead of time).
+
+    Exact tiling is a saddle point: the features see only the channel mean, so the part of the noise that differs
+    between colours gives the exit conv no gradient, and the entrance gets none back (a warm-started real-time
+    model sat at 21.2 dB for 800 steps). Gaussian ``jitter`` (that share of each inflated tensor's standard
+    deviation, seeded) on the inflated tensors breaks the symmetry.
+
+    Args:
+        gray: state dict of the gray model (tensors).
+        colour: the RGB module to fill.
+
+    Returns:
+        A state dict that loads into ``colour`` with ``strict=True``.
+
+    Raises:
+        ValueError: a tensor fits neither way (names it).
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def jittered(t: torch.Tensor) -> torch.Tensor:
+        return t + jitter * float(t.std()) * torch.randn(t.shape, generator=gen, dtype=t.dtype)
+
+    out: dict[str, Any] = {}
+    for name, want in colour.state_dict().items():
+        have = gray.get(name)
+        if have is None:
+            raise ValueError(f"{name} is missing from the gray weights")
+        if have.shape == want.shape:
+            out[name] = have.clone()
+        elif have.dim() >= 2 and have.shape[0] == want.shape[0] and 3 * have.shape[1] == want.shape[1]:
+            out[name] = jittered(have.repeat(1, 3, *([1] * (have.dim() - 2))) / 3.0)
+        elif 3 * have.shape[0] == want.shape[0] and have.shape[1:] == want.shape[1:]:
+            out[name] = jittered(have.repeat(3, *([1] * (have.dim() - 1))))
+        else:
+            raise ValueError(f"{name}: gray shape {tuple(have.shape)} does not inflate to {tuple(want.shape)}")
+    return out

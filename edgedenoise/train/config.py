@@ -38,6 +38,7 @@ class NoiseConfig:
     With ``awgn_blind``, ``zero_share`` of the images stay clean (σ = 0) and ``clip8_share`` are clipped and
     rounded to 8 bits as a noisy file is (:class:`edgedenoise.data.noise.BlindAWGN`). A model with a
     noise-level input is given the σ map of the noise drawn (the nominal σ for the 8-bit images).
+    ``pg_share`` of them get Poisson-Gaussian camera noise instead, ``a`` and ``b`` drawn up to the given values.
     """
 
     kind: str = "awgn_blind"
@@ -47,6 +48,7 @@ class NoiseConfig:
     clip: bool = False
     zero_share: float = 0.0
     clip8_share: float = 0.0
+    pg_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,9 @@ def _loss(
 
 
 def _warm_start(model: nn.Module, path: str) -> None:
-    """Load ``path`` (safetensors from ``save_weights``) into ``model``; shapes must match exactly.
+    """Load ``path`` (safetensors from ``save_weights``) into ``model``; shapes must match exactly, except
+    that gray weights start an RGB model of the same architecture (:func:`gray_to_colour_state`) and blind
+    weights a noise-level-conditioned one (σ conv at zero).
 
     Raises:
         ConfigError: the file's tensors do not fit ``model`` (names the first mismatch).
@@ -159,6 +161,13 @@ def _warm_start(model: nn.Module, path: str) -> None:
 
     src = load_torch_model(path)
     state = src.state_dict()
+    if model_cfg(src).in_channels == 1 and model_cfg(model).in_channels == 3:
+        from ..models.pretrained import gray_to_colour_state
+
+        try:
+            state = gray_to_colour_state(state, model)
+        except ValueError as exc:
+            raise ConfigError(f"init_weights {path!r} does not fit model {model_cfg(model).arch!r}: {exc}") from exc
     sigma_head = getattr(model, "sigma_head", None)
     if model_cfg(model).noise_level_input and not model_cfg(src).noise_level_input and sigma_head is not None:
         # a blind model's weights start its noise-level-conditioned twin: the σ-map conv starts at zero, so the
@@ -229,6 +238,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             cfg.noise.clip,
             cfg.noise.zero_share,
             cfg.noise.clip8_share,
+            cfg.noise.pg_share,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
