@@ -9,6 +9,12 @@
   ITU-R 601-2 luma (``convert("L")``), every 27th image in sorted order, crop offset alternating between the
   centre and the upper-left third. CBSD432 shares no image with CBSD68/BSD68 (../shared/data/README.md).
 
+* ``rgb/``: 32 colour calibration images, the central 96x96 crop of CBSD432 photos: every 13th of the first 424
+  in sorted order, skipping the photos ``val_gray/`` uses (the last 8 are the colour trainer's hold-out).
+* ``val_rgb/``: 16 colour quality-gate images, two 96x96 crops (centre and upper-left third) of each of the last
+  8 CBSD432 photos: the colour trainer's validation hold-out (``data.val_holdout: 8``), which no colour model
+  trains on, and disjoint from ``rgb/``.
+
 No image comes from a test set (Set12, BSD68, CBSD68, McMaster, Urban100).
 """
 
@@ -49,6 +55,20 @@ def main() -> None:
                 val / f"cbsd432_{p.stem}.png", optimize=True
             )
     print(f"{len(calib)} calibration images in {out}, {len(list(val.iterdir()))} validation images in {val}")
+    gate_idx = set(range(0, len(photos), 27)[:16])
+    colour = [p for i, p in enumerate(photos[:424]) if i not in gate_idx][::13][:32]
+    rgb = ROOT / "rgb"
+    rgb.mkdir(exist_ok=True)
+    for p in colour:
+        with Image.open(p) as im:
+            _crop(im.convert("RGB"), 96, "centre").save(rgb / f"cbsd432_{p.stem}.png", optimize=True)
+    val_rgb = ROOT / "val_rgb"
+    val_rgb.mkdir(exist_ok=True)
+    for p in photos[-8:]:
+        with Image.open(p) as im:
+            for where in ("centre", "third"):
+                _crop(im.convert("RGB"), 96, where).save(val_rgb / f"cbsd432_{p.stem}_{where}.png", optimize=True)
+    print(f"{len(colour)} colour calibration images in {rgb}, 16 colour validation images in {val_rgb}")
 
 
 if __name__ == "__main__":

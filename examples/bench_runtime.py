@@ -48,13 +48,13 @@ print(json.dumps(out))
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
-    p.add_argument("--size", default="1024x1024", help="WIDTHxHEIGHT of the test image")
+    p.add_argument("--size", default="1024x1024", help="WxH (width x height) of the test image")
     p.add_argument("--tiles", default="0,512,256", help="tile sides to compare (0: no tiling; -1: raw ORT session)")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
-    print(f"{args.model} at {h}x{w}, {args.threads} threads, median of {args.repeat}")
+    print(f"{args.model} at {w}x{h}, {args.threads} threads, median of {args.repeat}")
     print(f"{'config':>12}  {'time (s)':>9}  {'Mpx/s':>7}  {'peak RSS (MB)':>13}")
     for tile in (int(t) for t in args.tiles.split(",")):
         cmd = [sys.executable, "-c", _CHILD, args.model, str(h), str(w), str(tile), str(args.repeat), str(args.threads)]

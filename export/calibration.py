@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +30,9 @@ from ..runtime.errors import CalibrationError, InvalidInputError
 from ..runtime.imageio import list_images, read_image, to_float
 from ..runtime.metrics import awgn
 
+if TYPE_CHECKING:
+    from .quantize import Int8Options
+
 CALIB_DIR = Path(__file__).resolve().parent.parent / "calib_data"
 DEFAULT_CALIB_SUBDIR = "gray"
 DEFAULT_VAL_SUBDIR = "val_gray"
@@ -37,29 +42,31 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def default_calib_dir(in_channels: int) -> Path:
-    """The shipped calibration folder for a model with ``in_channels`` channels.
+    """The shipped calibration folder for a model with ``in_channels`` channels: ``calib_data/gray`` (1) or
+    ``calib_data/rgb`` (3); training-set crops, see ``calib_data/README.md``.
 
     Raises:
-        CalibrationError: no shipped set for RGB models (only gray images ship); pass ``--calib DIR``.
+        CalibrationError: another channel count; pass ``--calib DIR``.
     """
-    if in_channels != 1:
-        raise CalibrationError(
-            "only gray calibration images ship in calib_data/; pass --calib DIR with RGB training-set images"
-        )
-    return CALIB_DIR / DEFAULT_CALIB_SUBDIR
+    return _shipped(in_channels, {1: DEFAULT_CALIB_SUBDIR, 3: "rgb"}, "--calib DIR")
 
 
 def default_val_dir(in_channels: int) -> Path:
-    """The shipped quality-gate folder (disjoint from calibration and from the trainer's hold-out).
+    """The shipped quality-gate folder, ``calib_data/val_gray`` (1 channel) or ``calib_data/val_rgb`` (3):
+    disjoint from calibration and from anything the shipped models train on.
 
     Raises:
-        CalibrationError: no shipped set for RGB models; pass ``val_dir``.
+        CalibrationError: another channel count; pass ``--val DIR``.
     """
-    if in_channels != 1:
+    return _shipped(in_channels, {1: DEFAULT_VAL_SUBDIR, 3: "val_rgb"}, "--val DIR")
+
+
+def _shipped(in_channels: int, subdirs: dict[int, str], option: str) -> Path:
+    if in_channels not in subdirs:
         raise CalibrationError(
-            "only gray validation images ship in calib_data/; pass a folder of RGB images as the validation set"
+            f"no images ship for {in_channels}-channel models in calib_data/; pass {option} with training-set images"
         )
-    return CALIB_DIR / DEFAULT_VAL_SUBDIR
+    return CALIB_DIR / subdirs[in_channels]
 
 
 def load_images(
@@ -206,3 +213,121 @@ class NoisyImageReader(CalibrationDataReader):
     def rewind(self) -> None:
         """Start again from the first input."""
         self._start, self._end, self._pos = 0, len(self.inputs), 0
+
+
+def calibrate_flavours(
+    prepared_path: str | Path,
+    options: Sequence[Int8Options],
+    inputs: Sequence[dict[str, np.ndarray]],
+    *,
+    cache_dir: str | Path,
+    calib_id: str,
+    progress: bool = False,
+    threads: int = 0,
+) -> list[Path]:
+    """One calibration pass for several INT8 flavours: writes the range cache each flavour's quantization reads.
+
+    ONNX Runtime calibrates once per ``quantize_static`` call, running the model with every tensor to calibrate
+    as an output and feeding the values to a histogram collector; two flavours (``cpu``: asymmetric uint8 over the
+    inputs and outputs of Conv/Add/Relu/...; ``trt``: symmetric int8 over Conv inputs) so ran the calibration
+    images twice. Here the model runs once with the union of the flavours' tensors as outputs, and each flavour's
+    own collector (ONNX Runtime's ``HistogramCollector``, with that flavour's symmetry and percentile) reads the
+    same values, in the same chunks of ``strided_calibration`` images; the ranges are those ``quantize_static``
+    computes, and are saved where :func:`.quantize.quantize_int8` looks for them
+    (:func:`.quantize.calibration_cache_path`). Only the percentile method takes this path (the default of both
+    flavours); other methods, and a single flavour, are left to ``quantize_static``.
+
+    Args:
+        prepared_path: FP32 ONNX after :func:`.quantize.preprocess_for_quantization`.
+        options: one :class:`.quantize.Int8Options` per flavour.
+        inputs: calibration feeds (:func:`calibration_feeds`).
+        cache_dir, calib_id: as for :func:`.quantize.quantize_int8`.
+        progress: a tqdm bar over the images.
+        threads: ONNX Runtime threads (0: one per core).
+
+    Returns:
+        The cache files written (empty when nothing needed the shared pass).
+
+    Raises:
+        CalibrationError: no calibration inputs.
+    """
+    import onnx
+    from onnxruntime.quantization.calibrate import CalibrationMethod, HistogramCollector, TensorsData, save_tensors_data
+
+    from ..runtime.ort_session import cpu_session
+    from .quantize import CalibMethod, _quiet, calibration_cache_path
+
+    todo = [
+        o
+        for o in options
+        if o.method is CalibMethod.PERCENTILE
+        and not calibration_cache_path(cache_dir, prepared_path, o, calib_id).is_file()
+    ]
+    if len(todo) < 2:
+        return []
+    if not inputs:
+        raise CalibrationError("INT8 calibration needs at least one image (the calibration folder is empty?)")
+    model = onnx.load_model(str(prepared_path))
+    typed = {v.name: v for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    weights = {i.name for i in model.graph.initializer}
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+
+    def tensors(op_types: Sequence[str]) -> set[str]:
+        # ONNX Runtime's choice (CalibraterBase.select_tensors_to_calibrate): the float, non-initializer inputs and
+        # outputs of every node of the given types
+        return {
+            t
+            for n in model.graph.node
+            if n.op_type in op_types
+            for t in (*n.input, *n.output)
+            if t in typed and t not in weights and typed[t].type.tensor_type.elem_type in floats
+        }
+
+    wanted = {id(o): tensors(o.op_types) for o in todo}
+    union = sorted(set().union(*wanted.values()))
+    outputs = {o.name for o in model.graph.output}
+    model.graph.output.extend(typed[t] for t in union if t not in outputs)
+    collectors = {
+        id(o): HistogramCollector(
+            method="percentile",
+            symmetric=o.flavour.value == "trt",  # as _ort_settings: CalibTensorRangeSymmetric for the trt flavour
+            num_bins=2048,  # ONNX Runtime's default for the percentile calibrator
+            num_quantized_bins=128,
+            percentile=o.percentile,
+            scenario="same",
+        )
+        for o in todo
+    }
+    stride = min(o.strided_calibration for o in todo)
+    stride = stride if len(inputs) % stride == 0 else 1
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(inputs), desc="calibrating (all flavours)", unit="img", leave=False)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="edgedenoise.calib.") as tmp:
+        path = Path(tmp) / "augmented.onnx"
+        onnx.save_model(model, str(path))
+        session = cpu_session(path, threads=threads, optimize=False)
+        names = [o.name for o in session.get_outputs()]
+        for start in range(0, len(inputs), stride):
+            chunk: dict[str, list[np.ndarray]] = {t: [] for t in union}
+            for feed in inputs[start : start + stride]:
+                values = {**dict(zip(names, session.run(None, dict(feed)), strict=True)), **feed}
+                for t in union:
+                    chunk[t].append(np.asarray(values[t]))
+                if bar is not None:
+                    bar.update(1)
+            with _quiet():
+                for o in todo:
+                    collectors[id(o)].collect({t: chunk[t] for t in wanted[id(o)]})
+        if bar is not None:
+            bar.close()
+    for o in todo:
+        with _quiet():
+            ranges = collectors[id(o)].compute_collection_result()
+        cache = calibration_cache_path(cache_dir, prepared_path, o, calib_id)
+        save_tensors_data(TensorsData(CalibrationMethod.Percentile, ranges), cache)
+        written.append(cache)
+    return written

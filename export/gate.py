@@ -1,36 +1,49 @@
 """INT8 with a quality budget: quantize, measure, and keep the most sensitive layers in float until within budget.
 
-Method (partial quantization guided by a per-layer sensitivity analysis; Wu et al., "Integer Quantization for
+Method (partial quantization guided by a per-layer sensitivity ranking; Wu et al., "Integer Quantization for
 Deep Learning Inference: Principles and Empirical Evaluation", arXiv:2004.09602, Sec. 5.1):
 
 1. Quantize every candidate layer and measure the PSNR drop against FP32 on the validation set
    (:mod:`.quality`). Within the budget: done, nothing is kept in float.
-2. Otherwise, for each quantized node (every node of ``options.op_types``: Convs, and also the Add/Relu/...
-   nodes whose symmetric activation ranges can cost more than any Conv), quantize everything *except* that
-   node and measure the drop again; the node's **sensitivity** is how much the drop shrinks when it alone
-   stays in float (dB). This sweep runs on a
-   few of the validation images (``sweep_images``): it only ranks the nodes.
-3. Keep nodes in float in order of decreasing sensitivity, re-measuring after each, until the drop is within
-   the budget. If more than ``max_float_fraction`` of those nodes would have to stay in float, INT8 is not
-   worth shipping for this model: :class:`CalibrationError`.
+2. Otherwise rank the quantized nodes (every node of ``options.op_types``: Convs, and also the Add/Relu/...
+   nodes whose activation ranges can cost more than any Conv) in **one pass**: the FP32 model runs once on a
+   few validation images (``sweep_images``) with every calibrated tensor as an output, each tensor is rounded
+   to the INT8 grid its calibrated range gives (uint8 asymmetric for ``cpu``, int8 symmetric for ``trt``), and a
+   node's **sensitivity** is the largest quantization-noise-to-signal ratio (dB) of the tensors it quantizes
+   (the per-layer SQNR of quantization analysers such as Qualcomm AIMET's; Nagel et al., "A White Paper on
+   Neural Network Quantization", arXiv:2106.08295, Sec. 3.7, debugging by per-layer quantization error).
+3. Keep nodes in float in order of decreasing sensitivity, re-measuring on all images after each, until the
+   drop is within the budget. If more than ``max_float_fraction`` of those nodes would have to stay in float,
+   INT8 is not worth shipping for this model: :class:`CalibrationError`.
 
-Calibration runs once; every re-quantization above reuses the cached ranges (a fraction of a second each), so
-the cost is dominated by evaluating the validation images, once per quantized node.
+Calibration runs once per flavour; every re-quantization above reuses the cached ranges (a fraction of a second
+each). A sweep that measured the drop with each node alone in float cost one evaluation per node (94 on RED30's
+two flavours); the ranking costs one FP32 run, so the gate's cost is the greedy steps it needs.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..runtime.contract import QUALITY_KEY
+from ..runtime.contract import INPUT_NAME, QUALITY_KEY, SIGMA_NAME
 from ..runtime.errors import CalibrationError
+from ..runtime.ort_session import cpu_session
 from .quality import QualityReport, ValidationSet, compare_outputs, quality_record, run_outputs
-from .quantize import Int8Options, quantizable_nodes, quantize_int8
+from .quantize import (
+    Int8Flavour,
+    Int8Options,
+    calibrated_ranges,
+    calibration_cache_path,
+    quantizable_nodes,
+    quantize_int8,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,8 @@ class GateResult:
         options: the options used, with ``exclude`` = the nodes kept in float.
         report: quality of the written model vs FP32.
         first_drop_db: the drop with every layer quantized.
-        sensitivity: ``{node: dB}`` for every quantized node (empty when the first try was within budget).
+        sensitivity: ``{node: dB}``, each quantized node's quantization-noise-to-signal ratio (higher: more
+            sensitive; empty when the first try was within budget).
         budget_db: the budget.
     """
 
@@ -57,6 +71,14 @@ class GateResult:
     def kept_float(self) -> tuple[str, ...]:
         """Names of the nodes kept in float."""
         return self.options.exclude
+
+    def record_fields(self) -> dict[str, Any]:
+        """What the gate adds to the artifact's quality record: the nodes kept in float, the drop before any
+        was kept, and the per-node sensitivities (dB) when they were ranked."""
+        rec: dict[str, Any] = {"kept_float": list(self.kept_float), "first_drop_db": round(self.first_drop_db, 4)}
+        if self.sensitivity:
+            rec["sensitivity_db"] = {k: round(v, 4) for k, v in self.sensitivity.items()}
+        return rec
 
 
 def _ok(report: QualityReport, budget_db: float) -> bool:
@@ -91,8 +113,8 @@ def quantize_with_budget(
         val: the validation set; fp32_outputs: the FP32 model's outputs on it (:func:`.quality.run_outputs`).
         budget_db: the largest acceptable drop of mean PSNR vs FP32, dB (>= 0).
         max_float_fraction: give up when more than this fraction of the quantized nodes would stay in float.
-        sweep_images: the sensitivity sweep (one evaluation per quantized node) uses only the first this-many
-            validation images; every acceptance decision uses all of them.
+        sweep_images: the sensitivity ranking runs the FP32 model on the first this-many validation images;
+            every acceptance decision uses all of them.
         metadata: extra ``metadata_props`` for the written model; ``QUALITY_KEY`` is added
             (:func:`.quality.quality_record`).
         val_id: identifies the validation set in that record.
@@ -115,12 +137,10 @@ def quantize_with_budget(
         k = min(sweep_images, len(val.clean))
         sweep_val = ValidationSet(val.clean[:k], val.noisy[:k], val.sigma)
 
-        def measure(opts: Int8Options, bar: bool = False, sweep: bool = False) -> QualityReport:
+        def measure(opts: Int8Options, bar: bool = False) -> QualityReport:
             quantize_int8(
                 prepared_path, trial, opts, inputs=calib_inputs, cache_dir=cache_dir, calib_id=calib_id, progress=bar
             )
-            if sweep:
-                return compare_outputs(sweep_val, fp32_outputs[:k], run_outputs(trial, sweep_val, threads=threads))
             return compare_outputs(val, fp32_outputs, run_outputs(trial, val, threads=threads))
 
         first = measure(options, bar=progress)
@@ -128,15 +148,8 @@ def quantize_with_budget(
         sensitivity: dict[str, float] = {}
         if not _ok(first, budget_db):
             convs = [n for n in quantizable_nodes(prepared_path, options.op_types) if n not in options.exclude]
-            items = convs
-            if progress:
-                from tqdm import tqdm
-
-                items = tqdm(convs, desc="layer sensitivity", unit="layer", leave=False)  # type: ignore[assignment]
-            base = measure(options, sweep=True).drop_db if k < len(val.clean) else first.drop_db
-            for node in items:
-                r = measure(replace(options, exclude=options.exclude + (node,)), sweep=True)
-                sensitivity[node] = base - r.drop_db
+            ranges = calibrated_ranges(calibration_cache_path(cache_dir, prepared_path, options, calib_id))
+            sensitivity = quantization_noise_db(prepared_path, convs, ranges, options, sweep_val, threads=threads)
             order = sorted(convs, key=lambda n: sensitivity[n], reverse=True)
             limit = int(max_float_fraction * (len(convs) + len(options.exclude)))
             kept = list(options.exclude)
@@ -157,7 +170,90 @@ def quantize_with_budget(
         result = GateResult(Path(out_path), final, report, first.drop_db, budget_db, sensitivity)
         meta = {
             **(metadata or {}),
-            QUALITY_KEY: quality_record(report, budget_db=budget_db, gate=result, val_id=val_id),
+            QUALITY_KEY: quality_record(report, budget_db=budget_db, val_id=val_id, extra=result.record_fields()),
         }
         quantize_int8(prepared_path, out_path, final, cache_dir=cache_dir, calib_id=calib_id, metadata=meta)
     return result
+
+
+def quantization_noise_db(
+    prepared_path: str | Path,
+    nodes: Sequence[str],
+    ranges: dict[str, tuple[float, float]],
+    options: Int8Options,
+    val: ValidationSet,
+    *,
+    threads: int = 1,
+) -> dict[str, float]:
+    """Each node's quantization-noise-to-signal ratio, dB: the worst over the calibrated tensors it quantizes.
+
+    The FP32 model runs once per image of ``val`` with every tensor of ``ranges`` as an extra output; a tensor
+    ``x`` is rounded to the grid of its range (``cpu``: uint8, scale ``(hi - lo) / 255`` with the range widened
+    to hold 0; ``trt``: int8, scale ``max(|lo|, |hi|) / 127``, zero point 0) and clipped, and its ratio is
+    ``10·log10(mean((x - q(x))²) / mean(x²))`` summed over the images. A node quantizes its activation inputs,
+    and its outputs too when ``options.quantize_outputs``.
+
+    Args:
+        prepared_path: FP32 ONNX after :func:`.quantize.preprocess_for_quantization`.
+        nodes: names of the nodes to rank.
+        ranges: ``{tensor: (lo, hi)}`` from :func:`.quantize.calibrated_ranges`.
+        options: the flavour (grid) and ``quantize_outputs``.
+        val: the images to run (noisy inputs and σ maps as the gate feeds them).
+        threads: ONNX Runtime threads.
+
+    Returns:
+        ``{node: dB}`` for every name in ``nodes`` (``-inf`` for a node that quantizes no calibrated tensor).
+    """
+    import onnx
+
+    model = onnx.load_model(str(prepared_path))
+    by_name = {n.name: n for n in model.graph.node}
+    per_node: dict[str, list[str]] = {}
+    for name in nodes:
+        node = by_name[name]
+        names = list(node.input) + (list(node.output) if options.quantize_outputs else [])
+        per_node[name] = [t for t in names if t in ranges]
+    wanted = sorted({t for ts in per_node.values() for t in ts})
+    graph_io = {i.name for i in model.graph.input} | {o.name for o in model.graph.output}
+    for t in wanted:
+        if t not in graph_io:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
+    noise = dict.fromkeys(wanted, 0.0)
+    signal = dict.fromkeys(wanted, 0.0)
+    with tempfile.TemporaryDirectory(prefix="edgedenoise.rank.") as tmp:
+        path = Path(tmp) / "all_outputs.onnx"
+        onnx.save_model(model, str(path))
+        session = cpu_session(path, threads=threads)
+        names = [o.name for o in session.get_outputs()]
+        takes_sigma = SIGMA_NAME in {i.name for i in session.get_inputs()}
+        for x in val.noisy:
+            feed = {INPUT_NAME: x}
+            if takes_sigma:
+                feed[SIGMA_NAME] = np.full((x.shape[0], 1, *x.shape[2:]), val.sigma / 255.0, np.float32)
+            # graph inputs (the noisy image, the σ map) are read from the feed, everything else from the run
+            values = {**dict(zip(names, session.run(None, feed), strict=True)), **feed}
+            for t in wanted:
+                v = values.get(t)
+                if v is None:  # not an activation ONNX Runtime exposes (e.g. folded away): not ranked
+                    continue
+                err = v.astype(np.float64) - _fake_quant(v, ranges[t], options.flavour)
+                noise[t] += float(np.mean(err * err))
+                signal[t] += float(np.mean(np.square(v, dtype=np.float64)))
+
+    def ratio_db(t: str) -> float:
+        return 10 * math.log10(max(noise[t], 1e-30) / max(signal[t], 1e-30))
+
+    return {n: max((ratio_db(t) for t in per_node[n]), default=-math.inf) for n in nodes}
+
+
+def _fake_quant(x: np.ndarray, rng: tuple[float, float], flavour: Int8Flavour) -> np.ndarray:
+    """``x`` rounded to the INT8 grid of the calibrated range ``rng`` and back to float (float64)."""
+    lo, hi = float(rng[0]), float(rng[1])
+    x = x.astype(np.float64)
+    if flavour is Int8Flavour.TRT:
+        scale = max(abs(lo), abs(hi)) / 127.0 or 1.0
+        return np.clip(np.round(x / scale), -127, 127) * scale
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / 255.0 or 1.0
+    zero = round(-lo / scale)
+    return (np.clip(np.round(x / scale) + zero, 0, 255) - zero) * scale

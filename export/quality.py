@@ -17,16 +17,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..runtime.contract import INPUT_NAME, SIGMA_NAME
 from ..runtime.errors import InvalidInputError
 from ..runtime.metrics import psnr, quantize8, ssim
-
-if TYPE_CHECKING:
-    from .gate import GateResult
 
 
 @dataclass(frozen=True)
@@ -174,23 +171,20 @@ def compare_outputs(val: ValidationSet, ref: Sequence[np.ndarray], out: Sequence
 
 
 def quality_record(
-    report: QualityReport, *, budget_db: float | None = None, gate: GateResult | None = None, val_id: str = ""
+    report: QualityReport, *, budget_db: float | None = None, val_id: str = "", extra: dict[str, Any] | None = None
 ) -> str:
     """The JSON written under ``QUALITY_KEY`` in an artifact's ``metadata_props``.
 
-    Holds the :class:`QualityReport` fields, the reference (``"fp32"``), the budget, and for INT8 the nodes kept
-    in float, the drop before any was kept, and the per-node sensitivities (dB) when they were measured.
+    Holds the :class:`QualityReport` fields, the reference (``"fp32"``), the budget, the validation set's id and
+    the ``extra`` fields of the step that made the artifact (the INT8 gate adds its own:
+    :meth:`.gate.GateResult.record_fields`).
     """
     rec: dict[str, Any] = {"reference": "fp32", **report.to_dict()}
     if budget_db is not None:
         rec["budget_db"] = budget_db
     if val_id:
         rec["validation_set"] = val_id
-    if gate is not None:
-        rec["kept_float"] = list(gate.kept_float)
-        rec["first_drop_db"] = round(gate.first_drop_db, 4)
-        if gate.sensitivity:
-            rec["sensitivity_db"] = {k: round(v, 4) for k, v in gate.sensitivity.items()}
+    rec.update(extra or {})
     return json.dumps(rec, sort_keys=True)
 
 

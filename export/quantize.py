@@ -307,6 +307,25 @@ def calibration_cache_path(
     return Path(cache_dir) / f"calib-{options.method.value}-{digest}.json"
 
 
+def calibrated_ranges(cache_path: str | Path) -> dict[str, tuple[float, float]]:
+    """``{tensor: (lo, hi)}`` from a calibration cache :func:`quantize_int8` wrote (ONNX Runtime's JSON).
+
+    Raises:
+        CalibrationError: the cache is missing or unreadable.
+    """
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    try:
+        data = load_tensors_data(cache_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CalibrationError(f"calibration cache {str(cache_path)!r} cannot be read: {exc}") from exc
+    out = {}
+    for name, td in data.data.items():
+        lo, hi = td.range_value if hasattr(td, "range_value") else td
+        out[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
+    return out
+
+
 def quantize_int8(
     prepared_path: str | Path,
     out_path: str | Path,

@@ -22,6 +22,7 @@ from edgedenoise.export.calibration import (
     add_noise,
     calibration_sigmas,
     default_calib_dir,
+    default_val_dir,
     load_images,
 )
 from edgedenoise.export.gate import quantize_with_budget
@@ -55,8 +56,18 @@ def test_shipped_calibration_and_validation_sets_are_disjoint_and_small() -> Non
     total = sum(p.stat().st_size for p in CALIB_DIR.rglob("*.png"))
     assert total < 2_000_000
     assert default_calib_dir(1) == CALIB_DIR / "gray"
+    assert default_calib_dir(3) == CALIB_DIR / "rgb" and default_val_dir(3) == CALIB_DIR / "val_rgb"
     with pytest.raises(CalibrationError, match="--calib"):
-        default_calib_dir(3)
+        default_calib_dir(4)
+    # RGB: calibration from CBSD432 training photos, the gate from the colour trainer's hold-out (the last 8
+    # photos of the sorted training folder), so the two are disjoint and no colour model trained on the gate set
+    rgb = {p.name for p in (CALIB_DIR / "rgb").glob("*.png")}
+    val_rgb = sorted(p.name for p in (CALIB_DIR / "val_rgb").glob("*.png"))
+    assert len(rgb) == 32 and len(val_rgb) == 16
+    assert not {n.split("_")[1] for n in rgb} & {n.split("_")[1] for n in val_rgb}
+    if (CALIB_DIR.parent.parent / "shared" / "data" / "CBSD432").is_dir():
+        held_out = sorted(p.stem for p in (CALIB_DIR.parent.parent / "shared" / "data" / "CBSD432").glob("*.jpg"))[-8:]
+        assert {n.split("_")[1] for n in val_rgb} == set(held_out)
 
 
 def test_load_images_gray_rgb_and_cropping(tmp_path: Path) -> None:
@@ -291,3 +302,28 @@ def test_gate_keeps_the_most_sensitive_layers_in_float(tiny: dict, tmp_path: Pat
         quantize_with_budget(tiny["prepared"], tmp_path / "no.onnx", opts, budget_db=budget,
                              max_float_fraction=0.0, **common)  # fmt: skip
     assert not (tmp_path / "no.onnx").exists()
+
+
+def test_one_calibration_pass_gives_each_flavour_the_ranges_onnx_runtime_computes(tiny: dict, tmp_path: Path) -> None:
+    """The shared pass (calibrate_flavours) against ONNX Runtime calibrating each flavour alone: same ranges."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    from edgedenoise.export.calibration import calibrate_flavours
+
+    feeds = [{"noisy": x} for x in tiny["calib"]]
+    opts = [Int8Options(flavour=f, method=CalibMethod.PERCENTILE, strided_calibration=4) for f in Int8Flavour]
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    written = calibrate_flavours(tiny["prepared"], opts, feeds, cache_dir=shared, calib_id="t", threads=1)
+    assert len(written) == 2
+    for o in opts:
+        quantize_int8(tiny["prepared"], alone / f"{o.flavour.value}.onnx", o, inputs=tiny["calib"], cache_dir=alone,
+                      calib_id="t")  # fmt: skip
+        ours = load_tensors_data(calibration_cache_path(shared, tiny["prepared"], o, "t")).data
+        ort = load_tensors_data(calibration_cache_path(alone, tiny["prepared"], o, "t")).data
+        assert set(ours) == set(ort)
+        for name, td in ort.items():
+            np.testing.assert_allclose(ours[name].range_value, td.range_value, rtol=1e-6, atol=1e-7, err_msg=name)
+        if o.flavour is Int8Flavour.TRT:  # symmetric: -hi .. hi, clamped to the observed minimum (0 after a ReLU)
+            assert any(float(td.range_value[0]) < 0 for td in ours.values())
+    # the caches exist now: a second call has nothing to do
+    assert calibrate_flavours(tiny["prepared"], opts, feeds, cache_dir=shared, calib_id="t") == []
