@@ -48,11 +48,11 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="keep the artifacts here (default: a temporary folder)")
     args = ap.parse_args()
 
+    from edgedenoise.export.errors import CalibrationError
     from edgedenoise.export.onnx_export import read_metadata
-    from edgedenoise.export.pipeline import export_model
+    from edgedenoise.export.pipeline import ExportOptions, export_model
     from edgedenoise.export.quality import compare_artifacts
     from edgedenoise.runtime.contract import QUALITY_KEY
-    from edgedenoise.runtime.errors import CalibrationError
 
     set12 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "Set12"
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,9 +63,9 @@ def main() -> None:
                 out = root / method
                 t = time.perf_counter()
                 try:
-                    records = export_model(args.model, out, int8=True, flavours=(flavour,),
-                                           fp16=args.fp16 and not speed_done, calib_method=method,
-                                           threads=args.threads, progress=True)  # fmt: skip
+                    opts = ExportOptions(int8=True, flavours=(flavour,), fp16=args.fp16 and not speed_done,
+                                         calib_method=method, threads=args.threads, progress=True)  # fmt: skip
+                    records = export_model(args.model, out, opts)
                 except CalibrationError as exc:
                     print(f"\n== {method} {flavour}: FAILED after {time.perf_counter() - t:.0f} s: {exc}", flush=True)
                     continue

@@ -28,7 +28,8 @@ which turns CBSD68 into BSD68 exactly.
 
 A model is given as an ``nn.Module`` built by :func:`edgedenoise.models.create_model`, or as a string: a
 registered name with shipped weights, a ``.safetensors`` file, a trainer checkpoint ``.pt``, or an exported
-``.onnx`` file (run by ONNX Runtime on the CPU; no torch needed for that case).
+``.onnx`` file (run by ONNX Runtime on the CPU; no torch needed for that case). Torch models are loaded by
+:func:`edgedenoise.models.load_torch_model`, the one loader every tool shares; this module only wraps them.
 """
 
 from __future__ import annotations
@@ -58,7 +59,110 @@ SEED_SCHEME = (
 )
 # MATLAB rgb2gray: the first row of the inverse NTSC (YIQ) transform, i.e. BT.601 luma.
 LUMA_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
-WEIGHT_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """Scores of one image at one σ: PSNR in dB and SSIM (unitless), both on the 8-bit scale."""
+
+    name: str
+    psnr: float
+    ssim: float
+
+
+@dataclass(frozen=True)
+class SigmaResult:
+    """All images at one noise level σ (0-255 scale); ``psnr`` / ``ssim`` are the means over images."""
+
+    sigma: float
+    images: tuple[ImageScore, ...]
+
+    @property
+    def psnr(self) -> float:
+        """Mean PSNR over the images (dB)."""
+        return float(np.mean([s.psnr for s in self.images]))
+
+    @property
+    def ssim(self) -> float:
+        """Mean SSIM over the images."""
+        return float(np.mean([s.ssim for s in self.images]))
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What :func:`evaluate` measured, with everything needed to reproduce it."""
+
+    model: str
+    cfg: ModelCfg
+    backend: str
+    data_dir: str
+    seed: int
+    ensemble: bool
+    to_gray: bool
+    results: tuple[SigmaResult, ...]
+    seed_scheme: str = field(default=SEED_SCHEME)
+    clip8: bool = False
+    model_sigma: str = "true"
+
+    def at(self, sigma: float) -> SigmaResult:
+        """The :class:`SigmaResult` for ``sigma``.
+
+        Raises:
+            KeyError: ``sigma`` was not evaluated.
+        """
+        for r in self.results:
+            if r.sigma == float(sigma):
+                return r
+        raise KeyError(f"sigma {sigma:g} was not evaluated (have {[r.sigma for r in self.results]})")
+
+    def to_dict(self, per_image: bool = True) -> dict[str, Any]:
+        """JSON-able form: settings, then per σ the mean PSNR/SSIM (and the per-image scores)."""
+        rows = []
+        for r in self.results:
+            row: dict[str, Any] = {"sigma": r.sigma, "psnr": r.psnr, "ssim": r.ssim, "n_images": len(r.images)}
+            if per_image:
+                row["images"] = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in r.images]
+            rows.append(row)
+        return {
+            "model": self.model,
+            "arch": self.cfg.arch,
+            "cfg": json.loads(self.cfg.to_json()),
+            "backend": self.backend,
+            "data": self.data_dir,
+            "seed": self.seed,
+            "seed_scheme": self.seed_scheme,
+            "ensemble": self.ensemble,
+            "to_gray": self.to_gray,
+            "clip8": self.clip8,
+            "model_sigma": self.model_sigma,
+            "results": rows,
+        }
+
+    def format_table(self, per_image: bool = False) -> str:
+        """A plain-text table: one line per σ with mean PSNR (dB) and SSIM; per-image rows if asked."""
+        n = len(self.results[0].images) if self.results else 0
+        head = (
+            f"model {self.model} ({self.cfg.arch}, {self.backend}), data {self.data_dir} ({n} images), "
+            f"seed {self.seed}, x8 ensemble {'on' if self.ensemble else 'off'}"
+            + (", noisy input clipped and rounded to 8 bits" if self.clip8 else "")
+            + (f", model told σ: {self.model_sigma}" if self.cfg.noise_level_input else "")
+        )
+        lines = [head, f"{'sigma':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}"]
+        for r in self.results:
+            lines.append(f"{r.sigma:>6g}  {r.psnr:>9.3f}  {r.ssim:>6.4f}")
+        if per_image:
+            width = max(len(s.name) for r in self.results for s in r.images)
+            for r in self.results:
+                lines.append("")
+                lines.append(f"sigma {r.sigma:g}")
+                lines.extend(f"  {s.name:<{width}}  {s.psnr:>9.3f}  {s.ssim:>6.4f}" for s in r.images)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- models as predictors
 
 
 class Predictor(Protocol):
@@ -117,10 +221,11 @@ class OrtPredictor:
 
     Args:
         path: the ``.onnx`` file.
-        threads: ONNX Runtime intra-op threads (None: its default, one per core).
+        threads: ONNX Runtime intra-op threads (None or 0: its default, one per physical core).
 
     Raises:
-        ArtifactError: the file cannot be loaded, has no ``edgedenoise.cfg`` metadata, or no ``noisy`` input.
+        ArtifactError: the file does not exist, cannot be loaded, has no ``edgedenoise.cfg`` metadata, or has no
+            ``noisy`` input.
     """
 
     backend = "onnxruntime"
@@ -128,6 +233,8 @@ class OrtPredictor:
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         from .runtime.ort_session import cpu_session
 
+        if not Path(path).is_file():
+            raise ArtifactError(f"model file {str(path)!r} does not exist")
         try:  # refuses external data outside the model's folder before ORT reads it
             self.session = cpu_session(path, threads=threads)
         except ArtifactError as exc:
@@ -150,50 +257,6 @@ class OrtPredictor:
         return np.asarray(out, dtype=np.float32)
 
 
-def load_checkpoint(path: str | Path) -> nn.Module:
-    """Rebuild the model of a trainer checkpoint (``last.pt`` / ``best.pt``), in eval mode.
-
-    The file is read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) and must hold the keys
-    ``arch``, ``cfg`` (ModelCfg JSON), ``overrides`` (constructor arguments) and ``state_dict``.
-
-    Raises:
-        ArtifactError: unreadable file, missing keys, or weights that do not fit the architecture.
-    """
-    from .models.pretrained import load_torch_checkpoint, rebuild_model
-
-    ck = load_torch_checkpoint(path)  # weights_only=True; refusals are one-line ArtifactErrors
-    missing = [k for k in ("arch", "cfg", "overrides", "state_dict") if k not in ck]
-    if missing:
-        raise ArtifactError(f"{str(path)!r} lacks checkpoint key(s) {missing}; it was not written by the trainer")
-    return rebuild_model(path, ck["arch"], ck["cfg"], ck["overrides"], ck["state_dict"])
-
-
-def load_torch_model(source: str | Path) -> nn.Module:
-    """A torch model from a shipped model name (alias allowed), a ``.safetensors`` file or a trainer ``.pt``.
-
-    Returns the module in eval mode, on the CPU.
-
-    Raises:
-        ArtifactError: a file that is missing, unreadable or does not fit its architecture, or an ``.onnx``
-            (not a torch model). UnknownModelError: a name that is not registered or has no shipped weights.
-    """
-    path = Path(source)
-    suffix = path.suffix.lower()
-    if suffix in WEIGHT_SUFFIXES or path.exists():
-        if not path.is_file():
-            raise ArtifactError(f"model file {str(path)!r} does not exist")
-        if suffix == ".safetensors":
-            from .models import load_weights
-
-            return load_weights(path)
-        if suffix in (".pt", ".pth"):
-            return load_checkpoint(path)
-        raise ArtifactError(f"{str(path)!r} is not a torch model; give a .safetensors or trainer .pt file, or a name")
-    from .models import load_pretrained
-
-    return load_pretrained(str(source))
-
-
 def load_predictor(
     model: str | Path | nn.Module | Predictor, *, threads: int | None = None, device: str | None = None
 ) -> Predictor:
@@ -207,7 +270,7 @@ def load_predictor(
         device: torch device for torch models (default: CUDA if available, else CPU).
 
     Raises:
-        ArtifactError: a weights path that does not exist or cannot be loaded.
+        ArtifactError: a model file that does not exist, cannot be loaded, or is of no kind listed above.
         UnknownModelError: a name that is not registered or has no shipped weights.
     """
     if hasattr(model, "cfg") and hasattr(model, "backend") and callable(model):
@@ -216,15 +279,14 @@ def load_predictor(
         return TorchPredictor(model, device)
     path = Path(model)
     suffix = path.suffix.lower()
-    if suffix in WEIGHT_SUFFIXES or path.exists():
-        if not path.is_file():
-            raise ArtifactError(f"model file {str(path)!r} does not exist")
-        if suffix == ".onnx":
-            return OrtPredictor(path, threads)
-        if suffix not in (".safetensors", ".pt", ".pth"):
-            raise ArtifactError(
-                f"{str(path)!r} is not a model file; give a .onnx, .safetensors or trainer .pt file, or a model name"
-            )
+    if suffix == ".onnx":
+        return OrtPredictor(path, threads)
+    if path.is_file() and suffix not in (".safetensors", ".pt", ".pth"):
+        raise ArtifactError(
+            f"{str(path)!r} is not a model file; give a .onnx, .safetensors or trainer .pt file, or a model name"
+        )
+    from .models import load_torch_model  # names, weights files and checkpoints: one loader
+
     return TorchPredictor(load_torch_model(model), device)
 
 
@@ -332,113 +394,16 @@ def load_clean(path: Path, in_channels: int, to_gray: bool = False) -> np.ndarra
     return pix
 
 
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ImageScore:
-    """Scores of one image at one σ: PSNR in dB and SSIM (unitless), both on the 8-bit scale."""
-
-    name: str
-    psnr: float
-    ssim: float
-
-
-@dataclass(frozen=True)
-class SigmaResult:
-    """All images at one noise level σ (0-255 scale); ``psnr`` / ``ssim`` are the means over images."""
-
-    sigma: float
-    images: tuple[ImageScore, ...]
-
-    @property
-    def psnr(self) -> float:
-        """Mean PSNR over the images (dB)."""
-        return float(np.mean([s.psnr for s in self.images]))
-
-    @property
-    def ssim(self) -> float:
-        """Mean SSIM over the images."""
-        return float(np.mean([s.ssim for s in self.images]))
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """What :func:`evaluate` measured, with everything needed to reproduce it."""
-
-    model: str
-    cfg: ModelCfg
-    backend: str
-    data_dir: str
-    seed: int
-    ensemble: bool
-    to_gray: bool
-    results: tuple[SigmaResult, ...]
-    seed_scheme: str = field(default=SEED_SCHEME)
-    clip8: bool = False
-    model_sigma: str = "true"
-
-    def at(self, sigma: float) -> SigmaResult:
-        """The :class:`SigmaResult` for ``sigma``.
-
-        Raises:
-            KeyError: ``sigma`` was not evaluated.
-        """
-        for r in self.results:
-            if r.sigma == float(sigma):
-                return r
-        raise KeyError(f"sigma {sigma:g} was not evaluated (have {[r.sigma for r in self.results]})")
-
-    def to_dict(self, per_image: bool = True) -> dict[str, Any]:
-        """JSON-able form: settings, then per σ the mean PSNR/SSIM (and the per-image scores)."""
-        rows = []
-        for r in self.results:
-            row: dict[str, Any] = {"sigma": r.sigma, "psnr": r.psnr, "ssim": r.ssim, "n_images": len(r.images)}
-            if per_image:
-                row["images"] = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in r.images]
-            rows.append(row)
-        return {
-            "model": self.model,
-            "arch": self.cfg.arch,
-            "cfg": json.loads(self.cfg.to_json()),
-            "backend": self.backend,
-            "data": self.data_dir,
-            "seed": self.seed,
-            "seed_scheme": self.seed_scheme,
-            "ensemble": self.ensemble,
-            "to_gray": self.to_gray,
-            "clip8": self.clip8,
-            "model_sigma": self.model_sigma,
-            "results": rows,
-        }
-
-    def format_table(self, per_image: bool = False) -> str:
-        """A plain-text table: one line per σ with mean PSNR (dB) and SSIM; per-image rows if asked."""
-        n = len(self.results[0].images) if self.results else 0
-        head = (
-            f"model {self.model} ({self.cfg.arch}, {self.backend}), data {self.data_dir} ({n} images), "
-            f"seed {self.seed}, x8 ensemble {'on' if self.ensemble else 'off'}"
-            + (", noisy input clipped and rounded to 8 bits" if self.clip8 else "")
-            + (f", model told σ: {self.model_sigma}" if self.cfg.noise_level_input else "")
-        )
-        lines = [head, f"{'sigma':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}"]
-        for r in self.results:
-            lines.append(f"{r.sigma:>6g}  {r.psnr:>9.3f}  {r.ssim:>6.4f}")
-        if per_image:
-            width = max(len(s.name) for r in self.results for s in r.images)
-            for r in self.results:
-                lines.append("")
-                lines.append(f"sigma {r.sigma:g}")
-                lines.extend(f"  {s.name:<{width}}  {s.psnr:>9.3f}  {s.ssim:>6.4f}" for s in r.images)
-        return "\n".join(lines)
-
-
 # ---------------------------------------------------------------- evaluate
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op thread count for the block (if torch is imported) and restore it afterwards."""
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Set PyTorch's intra-op thread count to ``threads`` for the block and restore it afterwards.
+
+    ``None`` or 0 leaves PyTorch's default (one thread per physical core). Without PyTorch installed (an
+    ONNX-only evaluation in a runtime install) it does nothing.
+    """
     if not threads:
         yield
         return
@@ -483,7 +448,8 @@ def evaluate(
         ensemble: x8 self-ensemble (flips/rotations, averaged).
         limit: evaluate only the first ``limit`` images (sorted order).
         to_gray: evaluate colour images as 8-bit luma with a gray model.
-        threads: torch intra-op threads (and ONNX Runtime threads) while evaluating; None keeps the default.
+        threads: CPU threads while evaluating: PyTorch's intra-op threads for a torch model, ONNX Runtime's for an
+            ``.onnx``; None or 0 keeps the libraries' default (one per physical core).
         device: torch device (default: CUDA if available, else CPU).
         progress: show a tqdm bar on stderr (disabled automatically when stderr is not a terminal).
         clip8: clip the noisy image to [0, 1] and round it to 8 bits before the model sees it (what a noisy
@@ -518,7 +484,7 @@ def evaluate(
                 f"model_sigma must be 'true', 'auto' or a σ >= 0 (0-255 scale), got {model_sigma!r}"
             )
     files = list_images(data_dir)[:limit]
-    with _torch_threads(threads):
+    with torch_threads(threads):
         predictor = load_predictor(model, threads=threads, device=device)
         cfg = predictor.cfg
         cleans = [load_clean(p, cfg.in_channels, to_gray) for p in files]
@@ -577,7 +543,7 @@ __all__ = [
     "dihedral",
     "dihedral_inverse",
     "evaluate",
-    "load_checkpoint",
     "load_clean",
     "load_predictor",
+    "torch_threads",
 ]

@@ -235,7 +235,9 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frame rate written to --output (default 25)")
     p.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
     p.add_argument("--size", default="640x480", help="WxH of generated frames (default 640x480)")
-    p.add_argument("--pixel-format", choices=("bgr", "nv12", "i420"), default="bgr", help="layout handed to the Denoiser")
+    p.add_argument(
+        "--pixel-format", choices=("bgr", "nv12", "i420"), default="bgr", help="layout handed to the Denoiser"
+    )
     p.add_argument("--sigma", help="σ (0-255) or 'auto' for a noise-level-conditioned model (default: auto)")
     p.add_argument("--noise-profile", help="A,B: camera noise variance a·x + b for a conditioned model")
     p.add_argument("--gen-a", type=float, default=0.01, help="Poisson gain a of generated frames (default 0.01)")

@@ -26,9 +26,10 @@ except ImportError:  # no `onnx` (a runtime-only install): `compare` still loads
     CalibrationDataReader = object  # type: ignore[misc,assignment]
 
 from ..runtime.contract import INPUT_NAME, SIGMA_NAME, ModelCfg
-from ..runtime.errors import CalibrationError, InvalidInputError
+from ..runtime.errors import InvalidInputError
 from ..runtime.imageio import list_images, read_image, to_float
 from ..runtime.metrics import awgn
+from .errors import CalibrationError
 
 if TYPE_CHECKING:
     from .quantize import Int8Options

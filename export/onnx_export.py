@@ -36,7 +36,8 @@ from ..runtime.contract import (
     VERSION_KEY,
     WEIGHTS_SHA_KEY,
 )
-from ..runtime.errors import ArtifactError, ExportError, InvalidInputError
+from ..runtime.errors import ArtifactError, InvalidInputError
+from .errors import ExportError
 
 if TYPE_CHECKING:
     import onnx

@@ -20,14 +20,16 @@ import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..runtime.contract import INPUT_NAME, QUALITY_KEY, SIGMA_NAME
-from ..runtime.errors import ArtifactError, CalibrationError, ExportError, InvalidInputError
+from ..runtime.errors import InvalidInputError
 from .calibration import (
+    calibrate_flavours,
     calibration_feeds,
     calibration_sigmas,
     default_calib_dir,
@@ -36,6 +38,7 @@ from .calibration import (
     gate_sigma,
     load_images,
 )
+from .errors import CalibrationError, ExportError
 from .quality import (
     QualityReport,
     ValidationSet,
@@ -61,6 +64,13 @@ DEFAULT_FP16_BUDGET_DB = 0.02
 DEFAULT_FP16_MIN_PSNR_DB = 45.0
 
 
+class ArtifactKind(str, Enum):
+    """What an :class:`ArtifactRecord` names: an ONNX model or a TensorRT engine."""
+
+    ONNX = "onnx"
+    ENGINE = "engine"
+
+
 @dataclass(frozen=True)
 class ArtifactRecord:
     """One file written by :func:`export_model`.
@@ -69,103 +79,71 @@ class ArtifactRecord:
         path: where it was written.
         precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         flavour: ``"cpu"``/``"trt"`` for INT8, ``""`` otherwise.
-        kind: ``"onnx"``, ``"engine"``, or ``"failed"`` (not written; only with ``strict=False``).
+        kind: :class:`ArtifactKind`.
         size_bytes: file size.
         quality: vs FP32 on the validation set (None for the FP32 model itself and for engines).
         kept_float: INT8 nodes kept in float by the gate.
         note: one line of extra information (e.g. the FP32-vs-torch check, an engine reuse).
+        failure: why the artifact was not written (only with ``strict=False``); empty for a written one.
     """
 
     path: Path
     precision: str
     flavour: str
-    kind: str
+    kind: ArtifactKind
     size_bytes: int
     quality: QualityReport | None = None
     kept_float: tuple[str, ...] = ()
     note: str = ""
+    failure: str = ""
+
+    @property
+    def written(self) -> bool:
+        """True unless the artifact failed its gate (and so was not written)."""
+        return not self.failure
 
     @property
     def label(self) -> str:
         """``fp32``, ``fp16``, ``int8-cpu``, ``int8-trt`` (+ `` engine``)."""
         base = self.precision + (f"-{self.flavour}" if self.flavour else "")
-        return base + (" engine" if self.kind == "engine" else "")
+        return base + (" engine" if self.kind is ArtifactKind.ENGINE else "")
 
 
 def load_model_source(spec: str | Path | nn.Module) -> tuple[nn.Module, str | None]:
     """The model to export, and the sha256 of its weights file when there is one.
 
     Args:
-        spec: an ``nn.Module`` built by ``create_model``; a ``.safetensors`` file (``load_weights``); a trainer
-            checkpoint ``.pt``/``.pth`` (read with ``torch.load(weights_only=True)``); or a registered model name
-            or alias whose weights ship with the package (``load_pretrained``).
+        spec: an ``nn.Module`` built by ``create_model`` (returned as is, no sha256); a ``.safetensors`` file; a
+            trainer checkpoint ``.pt``/``.pth`` (read with ``torch.load(weights_only=True)``); or a registered
+            model name or alias whose weights ship with the package. Loaded by
+            :func:`edgedenoise.models.load_model`.
+
+    Returns:
+        ``(module in eval mode, hex sha256 of the weights file or None)``.
 
     Raises:
-        ArtifactError: a weights path that is missing or unreadable.
+        ArtifactError: a model file that is missing, unreadable or not a torch model.
         UnknownModelError: a name that is not registered or has no shipped weights.
     """
-    from torch import nn
+    from ..models import load_model
 
-    from ..models import load_pretrained, load_weights, shipped_weights_path
-    from .onnx_export import sha256_file
-
-    if isinstance(spec, nn.Module):
-        return spec, None
-    text = str(spec)
-    path = Path(text)
-    suffix = path.suffix.lower()
-    if suffix in (".safetensors", ".pt", ".pth"):
-        if not path.is_file():
-            raise ArtifactError(f"weights file {text!r} does not exist")
-        if suffix == ".safetensors":
-            model = load_weights(path)
-        else:
-            from ..evaluate import load_checkpoint
-
-            model = load_checkpoint(path)
-        return model.eval(), sha256_file(path)
-    model = load_pretrained(text)
-    shipped = shipped_weights_path(text)
-    return model, (sha256_file(shipped) if shipped else None)
+    loaded = load_model(spec)
+    return loaded.module, loaded.weights_sha256()
 
 
 def _record(path: Path, precision: str, flavour: str = "", **kw: Any) -> ArtifactRecord:
-    return ArtifactRecord(path, precision, flavour, "onnx", path.stat().st_size, **kw)
+    return ArtifactRecord(path, precision, flavour, ArtifactKind.ONNX, path.stat().st_size, **kw)
 
 
-def export_model(
-    model_or_name: str | Path | nn.Module,
-    out_dir: str | Path,
-    *,
-    fp16: bool = False,
-    int8: bool = False,
-    flavours: Sequence[Int8Flavour | str] = (Int8Flavour.CPU, Int8Flavour.TRT),
-    calib_dir: str | Path | None = None,
-    calib_method: CalibMethod | str = "auto",
-    int8_budget_db: float = 0.1,
-    quantize_first_conv: bool = False,
-    fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB,
-    fp16_min_psnr_db: float = DEFAULT_FP16_MIN_PSNR_DB,
-    val_dir: str | Path | None = None,
-    val_sigma: float | None = None,
-    calib_sigmas: Sequence[float] | None = None,
-    max_calib_images: int | None = None,
-    opset: int | None = None,
-    reparam: bool = True,
-    engines: bool | None = None,
-    progress: bool = False,
-    threads: int = 1,
-    strict: bool = True,
-) -> list[ArtifactRecord]:
-    """Export a model to FP32 ONNX and, on request, FP16 and INT8 ONNX artifacts (and engines where possible).
+@dataclass(frozen=True)
+class ExportOptions:
+    """What :func:`export_model` writes and how it checks it.
 
-    Args:
-        model_or_name: see :func:`load_model_source`.
-        out_dir: output folder (created). Existing artifacts of the same names are replaced atomically.
+    Attributes:
         fp16: also write ``<name>.fp16.onnx``.
         int8: also write one INT8 QDQ model per flavour in ``flavours``.
         flavours: INT8 flavours, ``"cpu"`` and/or ``"trt"``.
-        calib_dir: calibration images (default: the shipped ``calib_data/gray``); INT8 calibrates on them and
+        calib_dir: calibration images (default: the shipped ``calib_data/gray`` or ``rgb``); INT8 calibrates on them and
             the FP16 check runs on them.
         calib_method: ``"minmax"``, ``"entropy"``, ``"percentile"``, or ``"auto"``: each flavour's default
             (:data:`.quantize.DEFAULT_CALIB_METHOD`, chosen by measurement, docs/export.md).
@@ -175,7 +153,8 @@ def export_model(
         fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 on the validation set (dB).
         fp16_min_psnr_db: smallest acceptable PSNR between FP16 and FP32 outputs on the calibration images
             (dB, peak 1.0); with finiteness it catches float16 overflow.
-        val_dir: quality-gate images (default: the shipped ``calib_data/val_gray``); must differ from ``calib_dir``.
+        val_dir: quality-gate images (default: the shipped ``calib_data/val_gray`` or ``val_rgb``); must differ
+            from ``calib_dir``.
         val_sigma: AWGN of the gate (0-255; default :func:`.calibration.gate_sigma`).
         calib_sigmas: AWGN levels for calibration (default :func:`.calibration.calibration_sigmas`).
         max_calib_images: use at most this many calibration images.
@@ -185,17 +164,50 @@ def export_model(
         progress: tqdm bars on calibration and gating (stderr).
         threads: ONNX Runtime threads for calibration checks and gating.
         strict: raise :class:`CalibrationError` as soon as an INT8 flavour cannot meet its budget. With False,
-            the other artifacts are still written and the failed one is returned as a record of kind
-            ``"failed"`` (nothing written; ``note`` holds the reason): the caller must check for it.
+            the other artifacts are still written and the failed one is returned as a record whose ``failure``
+            holds the reason (nothing written): the caller must check ``written``.
+    """
+
+    fp16: bool = False
+    int8: bool = False
+    flavours: Sequence[Int8Flavour | str] = (Int8Flavour.CPU, Int8Flavour.TRT)
+    calib_dir: str | Path | None = None
+    calib_method: CalibMethod | str = "auto"
+    int8_budget_db: float = 0.1
+    quantize_first_conv: bool = False
+    fp16_budget_db: float = DEFAULT_FP16_BUDGET_DB
+    fp16_min_psnr_db: float = DEFAULT_FP16_MIN_PSNR_DB
+    val_dir: str | Path | None = None
+    val_sigma: float | None = None
+    calib_sigmas: Sequence[float] | None = None
+    max_calib_images: int | None = None
+    opset: int | None = None
+    reparam: bool = True
+    engines: bool | None = None
+    progress: bool = False
+    threads: int = 1
+    strict: bool = True
+
+
+def export_model(
+    model_or_name: str | Path | nn.Module, out_dir: str | Path, options: ExportOptions | None = None
+) -> list[ArtifactRecord]:
+    """Export a model to FP32 ONNX and, on request, FP16 and INT8 ONNX artifacts (and engines where possible).
+
+    Args:
+        model_or_name: see :func:`load_model_source`.
+        out_dir: output folder (created). Existing artifacts of the same names are replaced atomically.
+        options: what to write and how to check it (:class:`ExportOptions`; default: FP32 only).
 
     Returns:
-        One :class:`ArtifactRecord` per file written, FP32 first (plus ``"failed"`` records when not strict).
+        One :class:`ArtifactRecord` per file written, FP32 first (plus unwritten records when not strict).
 
     Raises:
         InvalidInputError: bad arguments (e.g. the same folder for calibration and validation).
         CalibrationError: unusable calibration images, or an artifact outside its budget.
         ExportError: the export itself failed; BackendUnavailableError: ``engines=True`` without TensorRT.
     """
+    o = options or ExportOptions()
     from .gate import quantize_with_budget
     from .onnx_export import DEFAULT_OPSET, export_onnx, verify_onnx
     from .quantize import preprocess_for_quantization
@@ -204,15 +216,17 @@ def export_model(
     from ..models import model_cfg
 
     cfg = model_cfg(model)
-    methods = {f: DEFAULT_CALIB_METHOD[f] if calib_method == "auto" else CalibMethod(calib_method) for f in Int8Flavour}
-    flavour_list = [Int8Flavour(f) for f in flavours]
-    if int8 and not flavour_list:
+    methods = {
+        f: DEFAULT_CALIB_METHOD[f] if o.calib_method == "auto" else CalibMethod(o.calib_method) for f in Int8Flavour
+    }
+    flavour_list = [Int8Flavour(f) for f in o.flavours]
+    if o.int8 and not flavour_list:
         raise InvalidInputError("--int8 needs at least one flavour (cpu, trt)")
     out = Path(out_dir)
     name = cfg.arch
 
-    vdir = Path(val_dir) if val_dir else default_val_dir(cfg.in_channels)
-    cdir = (Path(calib_dir) if calib_dir else default_calib_dir(cfg.in_channels)) if (int8 or fp16) else None
+    vdir = Path(o.val_dir) if o.val_dir else default_val_dir(cfg.in_channels)
+    cdir = (Path(o.calib_dir) if o.calib_dir else default_calib_dir(cfg.in_channels)) if (o.int8 or o.fp16) else None
     if cdir is not None and cdir.resolve() == vdir.resolve():
         raise InvalidInputError(f"calibration and validation folders are the same ({cdir}); use disjoint sets")
     for folder, option in ((vdir, "--val"), (cdir, "--calib")):
@@ -222,12 +236,12 @@ def export_model(
             )
     val_images = load_images(vdir, cfg.in_channels, cfg.size_multiple)
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known good: a refused export leaves nothing
-    val = make_validation_set(val_images, val_sigma if val_sigma is not None else gate_sigma(cfg))
+    val = make_validation_set(val_images, o.val_sigma if o.val_sigma is not None else gate_sigma(cfg))
     val_id = f"{vdir.name}:{files_sha256(vdir)[:16]}:sigma={val.sigma:g}"
 
     records: list[ArtifactRecord] = []
     fp32_path = export_onnx(
-        model, out / f"{name}.onnx", opset=opset or DEFAULT_OPSET, reparam=reparam, weights_sha256=weights_sha
+        model, out / f"{name}.onnx", opset=o.opset or DEFAULT_OPSET, reparam=o.reparam, weights_sha256=weights_sha
     )
     check = verify_onnx(fp32_path, model, val.noisy)
     if check.max_abs_err > 1e-3:
@@ -239,12 +253,12 @@ def export_model(
     records.append(
         _record(fp32_path, "fp32", note=f"vs torch: max |err| {check.max_abs_err:.1e}, PSNR {check.psnr_db:.1f} dB")
     )
-    fp32_out = run_outputs(fp32_path, val, threads=threads, progress="gate fp32" if progress else None)
+    fp32_out = run_outputs(fp32_path, val, threads=o.threads, progress="gate fp32" if o.progress else None)
 
     calib_inputs: list[Any] = []
     if cdir is not None:
-        images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=max_calib_images)
-        sigmas = tuple(calib_sigmas) if calib_sigmas else calibration_sigmas(cfg)
+        images = load_images(cdir, cfg.in_channels, cfg.size_multiple, max_images=o.max_calib_images)
+        sigmas = tuple(o.calib_sigmas) if o.calib_sigmas else calibration_sigmas(cfg)
         calib_inputs = calibration_feeds(images, sigmas, cfg, seed=10_000)
         calib_sha = files_sha256(cdir)
         calib_id = f"{calib_sha}:{len(images)}:{','.join(f'{s:g}' for s in sigmas)}"
@@ -252,24 +266,32 @@ def export_model(
             f: {CALIBRATION_KEY: calibration_record(m, len(images), calib_sha, sigmas)} for f, m in methods.items()
         }
 
-    if fp16:
+    if o.fp16:
         fp16_rec = _fp16(
             fp32_path, out / f"{name}.fp16.onnx", val, fp32_out, calib_inputs,
-            budget_db=fp16_budget_db, min_psnr_db=fp16_min_psnr_db, val_id=val_id, threads=threads,
+            budget_db=o.fp16_budget_db, min_psnr_db=o.fp16_min_psnr_db, val_id=val_id, threads=o.threads,
         )  # fmt: skip
         records.append(fp16_rec)
 
-    if int8:
+    if o.int8:
         with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
-            for flavour in flavour_list:
-                first = "" if quantize_first_conv else first_conv(prepared)
-                opts = Int8Options(
+            first = "" if o.quantize_first_conv else first_conv(prepared)
+            flavour_opts = {
+                flavour: Int8Options(
                     flavour=flavour,
                     method=methods[flavour],
                     strided_calibration=_stride(len(calib_inputs)),
                     exclude=(first,) if first else (),
                 )
+                for flavour in flavour_list
+            }
+            # one pass over the calibration images serves every flavour (each keeps its own ranges)
+            calibrate_flavours(
+                prepared, list(flavour_opts.values()), calib_inputs, cache_dir=tmp, calib_id=calib_id,
+                progress=o.progress, threads=o.threads,
+            )  # fmt: skip
+            for flavour, opts in flavour_opts.items():
                 target = out / f"{name}.int8.{flavour.value}.onnx"
                 try:
                     res = quantize_with_budget(
@@ -281,22 +303,24 @@ def export_model(
                         cache_dir=tmp,
                         val=val,
                         fp32_outputs=fp32_out,
-                        budget_db=int8_budget_db,
+                        budget_db=o.int8_budget_db,
                         metadata=calib_meta[flavour],
                         val_id=val_id,
-                        progress=progress,
-                        threads=threads,
+                        progress=o.progress,
+                        threads=o.threads,
                     )
                 except CalibrationError as exc:
-                    if strict:
+                    if o.strict:
                         raise
-                    records.append(ArtifactRecord(target, "int8", flavour.value, "failed", 0, note=str(exc)))
+                    records.append(
+                        ArtifactRecord(target, "int8", flavour.value, ArtifactKind.ONNX, 0, failure=str(exc))
+                    )
                     continue
                 note = f"{len(res.kept_float)} layer(s) kept in float" if res.kept_float else "all layers INT8"
                 records.append(
                     _record(res.path, "int8", flavour.value, quality=res.report, kept_float=res.kept_float, note=note)
                 )
-    records += _engines([r for r in records if r.kind != "failed"], engines)
+    records += _engines([r for r in records if r.written], o.engines)
     return records
 
 
@@ -379,7 +403,9 @@ def _engines(records: list[ArtifactRecord], engines: bool | None) -> list[Artifa
         if res.rebuilt_because:
             note = "rebuilt: " + "; ".join(res.rebuilt_because)
         out.append(
-            ArtifactRecord(res.engine_path, r.precision, "", "engine", res.engine_path.stat().st_size, note=note)
+            ArtifactRecord(
+                res.engine_path, r.precision, "", ArtifactKind.ENGINE, res.engine_path.stat().st_size, note=note
+            )
         )
     return out
 
@@ -393,7 +419,9 @@ def records_json(records: Sequence[ArtifactRecord]) -> str:
                 "path": str(r.path),
                 "precision": r.precision,
                 "flavour": r.flavour,
-                "kind": r.kind,
+                "kind": r.kind.value,
+                "written": r.written,
+                "failure": r.failure,
                 "size_bytes": r.size_bytes,
                 "quality": r.quality.to_dict() if r.quality else None,
                 "kept_float": list(r.kept_float),

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..runtime.contract import FLAVOUR_KEY, PRECISION_KEY, SIGMA_NAME
-from ..runtime.errors import CalibrationError, ExportError, InvalidInputError
+from ..runtime.errors import InvalidInputError
+from .errors import CalibrationError, ExportError
 from .onnx_export import save_onnx_atomic, set_metadata
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ import copy
 import torch
 from torch import nn
 
-from ..runtime.errors import ExportError
+from .errors import ExportError
 
 
 class SubPixelConv(nn.Sequential):

@@ -39,8 +39,9 @@ from ..runtime.contract import (
     ModelCfg,
 )
 from ..runtime.engine_meta import EngineMeta, Profile, Shape4, mismatches, read_sidecar, sidecar_path, write_sidecar
-from ..runtime.errors import ArtifactError, BackendUnavailableError, ExportError, InvalidInputError
+from ..runtime.errors import ArtifactError, BackendUnavailableError, InvalidInputError
 from ..runtime.optional import require_cuda_runtime, require_tensorrt, tensorrt_module
+from .errors import ExportError
 
 DEFAULT_MIN_HW = (64, 64)
 DEFAULT_OPT_HW = (512, 512)
@@ -128,8 +129,8 @@ def make_profile(
     hi = (down(max_hw[0]), down(max_hw[1]))
     if not (lo[0] <= opt[0] <= hi[0] and lo[1] <= opt[1] <= hi[1]) or hi[0] < m or hi[1] < m:
         raise InvalidInputError(
-            f"profile sizes rounded to multiples of {m} give min {lo[0]}x{lo[1]}, opt {opt[0]}x{opt[1]}, max "
-            f"{hi[0]}x{hi[1]}; choose --min <= --opt <= --max"
+            f"profile sizes rounded to multiples of {m} give min {lo[1]}x{lo[0]}, opt {opt[1]}x{opt[0]}, max "
+            f"{hi[1]}x{hi[0]} (WxH); choose --min <= --opt <= --max"
         )
     c = cfg.in_channels
     return Profile((1, c, *lo), (batch, c, *opt), (batch, c, *hi))

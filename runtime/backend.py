@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import numpy as np
 
@@ -120,7 +121,28 @@ class RuntimeInfo:
         return line
 
 
-class Backend(abc.ABC):
+_C = TypeVar("_C", bound="Closeable")
+
+
+class Closeable(abc.ABC):
+    """Something that holds resources until :meth:`close`: a backend, a :class:`~.denoiser.Denoiser`, an
+    :class:`~.infer.InferRun`. ``with obj:`` closes it when the block ends, also when it ends by an exception
+    (which then propagates)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the resources. Idempotent."""
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Backend(Closeable):
     """One artifact loaded on one device. Use as a context manager, or call :meth:`close`.
 
     Subclasses set ``kind``, ``contract``, ``input_spec``, ``providers``, ``node_providers``, ``device``,
@@ -151,14 +173,6 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027  (optional hook: backends without device resources keep it)
         """Release device resources. Idempotent."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class SerializedBackend(Backend):

@@ -45,11 +45,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
-from .backend import Backend, BackendKind, RuntimeInfo, open_backend
+from .backend import Backend, BackendKind, Closeable, RuntimeInfo, open_backend
 from .contract import ACTIVATION_BYTES_KEY, ModelCfg
 from .errors import InferenceError, InvalidInputError
 from .frames import (
@@ -79,7 +78,7 @@ from .tiling import (
 )
 
 
-class Denoiser:
+class Denoiser(Closeable):
     """Denoise numpy images with an exported model, on the best (or the named) backend.
 
     Args:
@@ -205,7 +204,7 @@ class Denoiser:
             if spec.max_hw is not None:
                 raise InvalidInputError(
                     f"tile 0 (no tiling) is impossible: {self.info.artifact.name} takes at most "
-                    f"{spec.max_hw[0]}x{spec.max_hw[1]} pixels; pass a tile up to that, or none"
+                    f"{spec.max_hw[1]}x{spec.max_hw[0]} pixels; pass a tile up to that, or none"
                 )
             return None
         m = cfg.size_multiple
@@ -221,7 +220,7 @@ class Denoiser:
             if spec.max_hw is not None and (tile > spec.max_hw[0] or tile > spec.max_hw[1]):
                 raise InvalidInputError(
                     f"tile {tile} exceeds what {self.info.artifact.name} takes "
-                    f"({spec.max_hw[0]}x{spec.max_hw[1]}, its profile maximum); pass a smaller --tile"
+                    f"({spec.max_hw[1]}x{spec.max_hw[0]}, its profile maximum); pass a smaller --tile"
                 )
             hw = (tile, tile)
         hw = (hw[0] // m * m, hw[1] // m * m)
@@ -398,14 +397,6 @@ class Denoiser:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
-
-    def __enter__(self) -> Denoiser:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Denoiser({self.info.summary()})"

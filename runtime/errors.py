@@ -5,7 +5,8 @@ The library raises these and never prints or exits; the CLI turns them into one 
 code 1 in a single place (``edgedenoise.cli``). Every message names the offending value and the fix.
 
 This module lives in the runtime because the runtime is the bottom of the import graph
-(training -> export -> runtime); ``edgedenoise.errors`` re-exports it for the training side.
+(training -> export -> runtime); ``edgedenoise.errors`` re-exports it for the training side. The export
+stage's own errors (``ExportError``, ``CalibrationError``) are in :mod:`edgedenoise.export.errors`.
 """
 
 from __future__ import annotations
@@ -38,14 +39,6 @@ class ArtifactError(EdgeDenoiseError, ValueError):
     """A model artifact (ONNX, engine, sidecar, weights) that is missing, corrupt or does not match."""
 
 
-class ExportError(EdgeDenoiseError, RuntimeError):
-    """Exporting or converting a model failed."""
-
-
-class CalibrationError(ExportError):
-    """INT8 calibration failed (no usable images, bad statistics, ...)."""
-
-
 class ConfigError(EdgeDenoiseError, ValueError):
     """A training/export configuration that is malformed or has unknown keys."""
 
@@ -53,10 +46,8 @@ class ConfigError(EdgeDenoiseError, ValueError):
 __all__ = [
     "ArtifactError",
     "BackendUnavailableError",
-    "CalibrationError",
     "ConfigError",
     "EdgeDenoiseError",
-    "ExportError",
     "InferenceError",
     "InvalidInputError",
     "UnknownModelError",

@@ -24,13 +24,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from .atomic import write_atomic
-from .backend import BackendKind, RuntimeInfo
+from .backend import BackendKind, Closeable, RuntimeInfo
 from .denoiser import ColorMode, Denoiser, NonFinite
 from .errors import EdgeDenoiseError, InvalidInputError
 from .imageio import (
@@ -222,7 +221,7 @@ def plan_jobs(inputs: Sequence[str], output: str | Path | None, in_place: bool =
     return jobs
 
 
-class InferRun:
+class InferRun(Closeable):
     """A model opened once, and the files to denoise with it. Iterate to run; use as a context manager.
 
     Args:
@@ -422,14 +421,6 @@ class InferRun:
     def close(self) -> None:
         """Release the model."""
         self.denoiser.close()
-
-    def __enter__(self) -> InferRun:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _nonempty_file(path: Path) -> bool:

@@ -128,7 +128,7 @@ def plan_tiles(
         InvalidInputError: a tile smaller than :func:`min_tile`.
     """
     if height % size_multiple or width % size_multiple:
-        raise ValueError(f"image {height}x{width} is not padded to a multiple of {size_multiple}")
+        raise ValueError(f"image {width}x{height} is not padded to a multiple of {size_multiple}")
     halo = halo_for(receptive_field)
     overlap = 2 * halo + blend
     th = tile_h // size_multiple * size_multiple

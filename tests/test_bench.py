@@ -1,4 +1,5 @@
-"""Benchmark core (runtime/bench.py), `edgedenoise bench`, and the baselines' scoring path.
+"""Benchmark core (runtime/bench/), torch eager as one of its backends, `edgedenoise bench`, and the baselines'
+scoring path.
 
 Cheap on purpose (the machine is shared): tiny 8-feature models, sizes <= 64x64, at most 3 timed runs. No test
 asserts a speed; they check the relations between the figures, the MAC count against a hand count, the JSON
@@ -20,6 +21,7 @@ from edgedenoise.runtime import bench
 from edgedenoise.runtime.bench import (
     BenchReport,
     BenchRow,
+    BenchSettings,
     MatmulCeiling,
     Target,
     bench_artifact,
@@ -128,9 +130,8 @@ def test_matmul_ceiling_formula() -> None:
 @pytest.fixture(scope="module")
 def tiny_rows() -> list[BenchRow]:
     path = tiny_onnx("rednet10")
-    return bench_artifact(
-        Target("tiny", path, "fp32"), sizes=[(32, 32), (48, 64)], batch=2, warmup=1, iters=3, threads=1
-    )
+    settings = BenchSettings(sizes=[(32, 32), (48, 64)], batch=2, warmup=1, iters=3, threads=1)
+    return bench_artifact(Target("tiny", path, "fp32"), settings)
 
 
 def test_export_writes_the_mac_count() -> None:
@@ -180,10 +181,12 @@ def test_json_round_trip(tiny_rows: list[BenchRow], tmp_path: Path) -> None:
 
 def test_torch_eager_rows_match_the_onnx_mac_count(tmp_path: Path) -> None:
     from edgedenoise.models import save_weights
-    from edgedenoise.torch_bench import bench_torch
+    from edgedenoise.torch_bench import TorchEagerSource
 
     weights = save_weights(tiny_model("rednet10"), tmp_path / "tiny10.safetensors")
-    (row,) = bench_torch(weights, sizes=[(32, 48)], warmup=1, iters=2, threads=1)
+    settings = BenchSettings(sizes=[(32, 48)], warmup=1, iters=2, threads=1)
+    report = bench.bench_models([weights], TorchEagerSource(), settings, matmul_n=0)
+    (row,) = report.rows
     assert row.backend == "torch" and row.model == "tiny10" and row.iters == 2 and row.width == 48
     assert row.macs_per_pixel == RED10_F8_MACS and row.macs_source == "torch-count"
     assert row.providers[0].startswith("torch ")
@@ -205,8 +208,9 @@ def test_precision_resolution_beside_a_file(tmp_path: Path) -> None:
     shutil.copy(fp32, fake)  # an FP32 model under the INT8 name: refused when its metadata is read
     (t8,) = resolve_targets(fp32, ["int8"], "ort-cpu")
     assert t8 == Target("tiny", fake, "int8")
+    settings = BenchSettings(sizes=[(16, 16)], iters=1, warmup=0)
     with pytest.raises(ArtifactError, match="metadata says fp32"):
-        bench.bench_models([fp32], precisions=["int8"], sizes=[(16, 16)], iters=1, warmup=0, matmul_n=0)
+        bench.bench_models([fp32], settings=settings, precisions=["int8"], matmul_n=0)
 
 
 def test_shipped_names_default_to_fp32_plus_shipped_int8() -> None:
@@ -285,15 +289,13 @@ def test_cli_bad_size_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1 and out == ""
     assert err.strip().splitlines() == ["error: size '32' is not WIDTHxHEIGHT with positive integers (e.g. 1920x1080)"]
 
+
 def test_bench_pads_a_frame_to_the_size_multiple(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 33x31 frame on a size-multiple-2 model is timed as the Denoiser runs it (padded to 34x32), and reported
     at the frame's own size."""
     out = tmp_path / "b.json"
-    code, _, err = run_cli(
-        ["bench", str(tiny_onnx("rednet10_s2")), "--size", "33x31", "--iters", "1", "--warmup", "0",
-         "--matmul", "0", "--json", str(out)],
-        capsys,
-    )
+    opts = ["--size", "33x31", "--iters", "1", "--warmup", "0", "--matmul", "0", "--json", str(out)]
+    code, _, err = run_cli(["bench", str(tiny_onnx("rednet10_s2")), *opts], capsys)
     assert code == 0, err
     (row,) = read_json(out).rows
     assert (row.height, row.width) == (31, 33)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import tiny_train_config
 from runtime_helpers import run_cli
 from torch import nn
 
@@ -17,20 +18,9 @@ from edgedenoise.train import config_from_dict, train
 
 
 def _tiny(images: Path, out: Path, **top: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "model": "rednet10",
-        "model_overrides": {"features": 4},
-        "data": {"train_dir": str(images), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
-        "optim": {"lr": 1e-2, "warmup_steps": 0, "schedule": "constant"},
-        "steps": 4,
-        "val_every": 2,
-        "ckpt_every": 2,
-        "log_every": 1,
-        "threads": 1,
-        "out_dir": str(out),
-    }
-    cfg.update(top)
-    return cfg
+    """:func:`conftest.tiny_train_config` cut to 4 steps at a constant learning rate of 1e-2, a checkpoint every 2."""
+    short = {"optim": {"lr": 1e-2, "warmup_steps": 0, "schedule": "constant"}, "steps": 4, "ckpt_every": 2}
+    return tiny_train_config(images, out, **(short | top))
 
 
 # ---------------------------------------------------------------- slim students

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import shared_set
+from conftest import checkpoint_dict, shared_set
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
@@ -169,15 +169,7 @@ def test_safetensors_pt_onnx_and_name_agree(
     ref = evaluate(tiny, gray_dir, [25])
     st = save_weights(tiny, tmp_path / "tiny.safetensors")
     pt = tmp_path / "best.pt"
-    torch.save(
-        {
-            "arch": "rednet10_s2",
-            "cfg": tiny.cfg.to_json(),
-            "overrides": {"features": 8},
-            "state_dict": tiny.state_dict(),
-        },
-        pt,
-    )
+    torch.save(checkpoint_dict(tiny), pt)
     for spec in (str(st), pt):
         res = evaluate(spec, gray_dir, [25])
         assert res.at(25).images == ref.at(25).images and res.backend == "torch"

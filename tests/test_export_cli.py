@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner, Result
+from conftest import checkpoint_dict
 from PIL import Image
 
 from edgedenoise.cli import cli
 from edgedenoise.export.calibration import CALIB_DIR, load_images
 from edgedenoise.export.onnx_export import describe_graph, read_metadata, run_onnx
-from edgedenoise.export.pipeline import export_model, load_model_source
+from edgedenoise.export.pipeline import ExportOptions, export_model, load_model_source
 from edgedenoise.export.tensorrt_build import engines_available
 from edgedenoise.models import create_model, save_weights
 from edgedenoise.runtime.contract import FLAVOUR_KEY, PRECISION_KEY, QUALITY_KEY, WEIGHTS_SHA_KEY
@@ -119,15 +120,7 @@ def test_model_sources(tmp_path: Path) -> None:
     torch.manual_seed(1)
     model = create_model("rednet10", features=8, noise="awgn:25")
     ck = tmp_path / "best.pt"
-    torch.save(
-        {
-            "arch": "rednet10",
-            "cfg": model.cfg.to_json(),
-            "overrides": {"features": 8},
-            "state_dict": model.state_dict(),
-        },
-        ck,
-    )
+    torch.save(checkpoint_dict(model), ck)
     loaded, sha = load_model_source(ck)
     assert loaded.cfg == model.cfg and sha is not None and len(sha) == 64
     for k, v in model.state_dict().items():
@@ -138,19 +131,23 @@ def test_model_sources(tmp_path: Path) -> None:
     with pytest.raises(UnknownModelError, match="unknown model 'nosuchnet'"):
         load_model_source("nosuchnet")
     with pytest.raises(InvalidInputError, match="same"):
-        export_model(model, tmp_path / "o", int8=True, calib_dir=CALIB_DIR / "val_gray", val_dir=CALIB_DIR / "val_gray")
+        export_model(
+            model,
+            tmp_path / "o",
+            ExportOptions(int8=True, calib_dir=CALIB_DIR / "val_gray", val_dir=CALIB_DIR / "val_gray"),
+        )
 
 
 def test_table_marks_a_failed_flavour() -> None:
     from edgedenoise.commands.export import format_table
-    from edgedenoise.export.pipeline import ArtifactRecord
+    from edgedenoise.export.pipeline import ArtifactKind, ArtifactRecord
     from edgedenoise.export.quality import QualityReport
 
     q = QualityReport(30.0, 29.95, 0.05, 45.123, 0.8, 0.81, 0.01, True, 16, 25.0)
     records = [
-        ArtifactRecord(Path("o/m.onnx"), "fp32", "", "onnx", 4_200_000),
-        ArtifactRecord(Path("o/m.int8.cpu.onnx"), "int8", "cpu", "onnx", 1_150_000, quality=q),
-        ArtifactRecord(Path("o/m.int8.trt.onnx"), "int8", "trt", "failed", 0, note="loses 0.2 dB"),
+        ArtifactRecord(Path("o/m.onnx"), "fp32", "", ArtifactKind.ONNX, 4_200_000),
+        ArtifactRecord(Path("o/m.int8.cpu.onnx"), "int8", "cpu", ArtifactKind.ONNX, 1_150_000, quality=q),
+        ArtifactRecord(Path("o/m.int8.trt.onnx"), "int8", "trt", ArtifactKind.ONNX, 0, failure="loses 0.2 dB"),
     ]
     lines = format_table(records)
     assert lines[2].split()[:4] == ["m.onnx", "fp32", "4.20", "MB"] and "reference" in lines[2]

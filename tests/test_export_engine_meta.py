@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from conftest import engine_meta
 
 from edgedenoise.runtime.contract import ModelCfg
 from edgedenoise.runtime.engine_meta import (
@@ -25,18 +25,14 @@ PROFILE = Profile((1, 1, 64, 64), (1, 1, 512, 512), (4, 1, 1088, 1920))
 
 
 def _meta(**changes: object) -> EngineMeta:
-    base = EngineMeta(
-        tensorrt_version="10.13.0.35",
-        gpu_name="NVIDIA Orin",
-        compute_capability="8.7",
-        precision="int8",
-        profile=PROFILE,
-        source_onnx_sha256="0" * 63 + "a",
-        model_cfg=CFG,
-        edgedenoise_version="0.1.0",
-        built_at="2025-01-01T00:00:00+00:00",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    """A TensorRT 10.13 sidecar with the informational fields filled in, as a real build writes it."""
+    built = {
+        "tensorrt_version": "10.13.0.35",
+        "source_onnx_sha256": "0" * 63 + "a",
+        "edgedenoise_version": "0.1.0",
+        "built_at": "2025-01-01T00:00:00+00:00",
+    }
+    return engine_meta(CFG, PROFILE, **(built | changes))
 
 
 def test_sidecar_round_trip(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgedenoise.export.errors import ExportError
 from edgedenoise.export.onnx_export import describe_graph, export_onnx, read_metadata, run_onnx, verify_onnx
 from edgedenoise.export.reparam import SubPixelConv, conv_from_transposed, conv_from_unshuffle, reparameterize
 from edgedenoise.models import create_model, list_models
@@ -20,7 +21,7 @@ from edgedenoise.runtime.contract import (
     WEIGHTS_SHA_KEY,
     ModelCfg,
 )
-from edgedenoise.runtime.errors import ExportError, InvalidInputError
+from edgedenoise.runtime.errors import InvalidInputError
 
 # (kernel, stride, padding, output_padding): every form the rewrite claims to handle exactly.
 SUPPORTED = [

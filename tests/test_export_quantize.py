@@ -25,7 +25,8 @@ from edgedenoise.export.calibration import (
     default_val_dir,
     load_images,
 )
-from edgedenoise.export.gate import quantize_with_budget
+from edgedenoise.export.errors import CalibrationError
+from edgedenoise.export.gate import quantize_with_budget, sweep_candidates
 from edgedenoise.export.onnx_export import export_onnx, read_metadata, run_onnx
 from edgedenoise.export.quality import compare_outputs, make_validation_set, run_outputs
 from edgedenoise.export.quantize import (
@@ -39,7 +40,7 @@ from edgedenoise.export.quantize import (
 )
 from edgedenoise.models import create_model
 from edgedenoise.runtime.contract import FLAVOUR_KEY, PRECISION_KEY, QUALITY_KEY, ModelCfg
-from edgedenoise.runtime.errors import CalibrationError, InvalidInputError
+from edgedenoise.runtime.errors import InvalidInputError
 from edgedenoise.runtime.metrics import awgn, psnr
 
 # ---------------------------------------------------------------- calibration data
@@ -280,9 +281,12 @@ def test_gate_keeps_the_most_sensitive_layers_in_float(tiny: dict, tmp_path: Pat
     res = quantize_with_budget(tiny["prepared"], tmp_path / "gated.onnx", opts, budget_db=budget,
                                max_float_fraction=1.0, **common)  # fmt: skip
     convs = [n.name for n in onnx.load_model(str(tiny["prepared"])).graph.node if n.op_type == "Conv"]
-    assert sorted(res.sensitivity) == sorted(convs)
+    assert sorted(res.noise_db) == sorted(convs)  # every node ranked by quantization noise
+    assert set(res.sensitivity) == set(sweep_candidates(convs, res.noise_db, 4))  # the sweep measured these
+    assert set(res.sensitivity) >= set(convs[:4]) | set(convs[-4:])
     assert res.kept_float, "a third of the first drop needs at least one float layer"
-    ranked = sorted(convs, key=lambda n: res.sensitivity[n], reverse=True)
+    helpful = sorted((n for n in res.sensitivity if res.sensitivity[n] > 0), key=lambda n: -res.sensitivity[n])
+    ranked = helpful + sorted((n for n in convs if n not in helpful), key=lambda n: -res.noise_db[n])
     assert list(res.kept_float) == ranked[: len(res.kept_float)]
     assert res.report.drop_db <= budget
     # Independent re-measurement of the written file, and the kept layers really are float there.

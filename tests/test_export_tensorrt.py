@@ -6,11 +6,11 @@ everywhere and never imports TensorRT.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import engine_meta
 
 from edgedenoise.export.tensorrt_build import (
     ENGINE_NOTICE,
@@ -97,16 +97,7 @@ def test_engine_and_cache_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def _meta(**kw: object) -> EngineMeta:
-    base = EngineMeta(
-        tensorrt_version="10.3.0",
-        gpu_name="NVIDIA Orin",
-        compute_capability="8.7",
-        precision="int8",
-        profile=make_profile(CFG1),
-        source_onnx_sha256="ab" * 32,
-        model_cfg=CFG1,
-    )
-    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
+    return engine_meta(CFG1, make_profile(CFG1), **kw)
 
 
 def test_reuse_only_when_the_sidecar_matches(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from conftest import checkpoint_dict, engine_meta
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from runtime_helpers import ROOT, run_cli, tiny_model, tiny_onnx
@@ -265,17 +266,9 @@ def test_scanner_finds_every_external_tensor_that_onnx_finds(tmp_path: Path) -> 
 
 # ---------------------------------------------------------------------------------------------- engines
 def _meta(**changes: object) -> EngineMeta:
-    base = {
-        "tensorrt_version": "10.3.0",
-        "gpu_name": "NVIDIA Orin",
-        "compute_capability": "8.7",
-        "precision": "fp16",
-        "profile": Profile((1, 1, 64, 64), (1, 1, 512, 512), (1, 1, 1088, 1920)),
-        "source_onnx_sha256": "a" * 64,
-        "model_cfg": ModelCfg(arch="rednet30", receptive_field=61),
-    }
-    base.update(changes)
-    return EngineMeta(**base)  # type: ignore[arg-type]
+    cfg = ModelCfg(arch="rednet30", receptive_field=61)
+    profile = Profile((1, 1, 64, 64), (1, 1, 512, 512), (1, 1, 1088, 1920))
+    return engine_meta(cfg, profile, **({"precision": "fp16", "source_onnx_sha256": "a" * 64} | changes))
 
 
 def _engine(tmp: Path, sidecar: str | None) -> Path:
@@ -397,14 +390,7 @@ class _Payload:
 
 
 def _evil_checkpoint(path: Path, marker: Path, form: str) -> Path:
-    model = tiny_model("rednet10")
-    ck = {
-        "arch": "rednet10",
-        "cfg": model.cfg.to_json(),
-        "overrides": {"features": 8},
-        "state_dict": model.state_dict(),
-        "metrics": _Payload(marker),
-    }
+    ck = {**checkpoint_dict(tiny_model("rednet10")), "metrics": _Payload(marker)}
     if form == "zip":
         torch.save(ck, path)
     elif form == "legacy":
@@ -419,8 +405,8 @@ def _evil_checkpoint(path: Path, marker: Path, form: str) -> Path:
 def test_checkpoint_with_code_is_refused_and_the_code_never_runs(
     form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from edgedenoise.evaluate import load_checkpoint
     from edgedenoise.export.pipeline import load_model_source
+    from edgedenoise.models import load_checkpoint
     from edgedenoise.models.pretrained import load_torch_checkpoint
 
     marker = tmp_path / "code_ran"
@@ -446,19 +432,11 @@ def test_checkpoint_with_code_is_refused_and_the_code_never_runs(
 
 
 def test_a_plain_checkpoint_still_loads(tmp_path: Path) -> None:
-    from edgedenoise.evaluate import load_checkpoint
+    from edgedenoise.models import load_checkpoint
 
     model = tiny_model("rednet10")
     path = tmp_path / "good.pt"
-    torch.save(
-        {
-            "arch": "rednet10",
-            "cfg": model.cfg.to_json(),
-            "overrides": {"features": 8},
-            "state_dict": model.state_dict(),
-        },
-        path,
-    )
+    torch.save(checkpoint_dict(model), path)
     loaded = load_checkpoint(path)
     x = torch.rand(1, 1, 17, 19)
     with torch.no_grad():
@@ -479,13 +457,12 @@ def test_a_plain_checkpoint_still_loads(tmp_path: Path) -> None:
     ],
 )
 def test_malformed_checkpoints(content: object, needle: str, error: type[EdgeDenoiseError], tmp_path: Path) -> None:
-    from edgedenoise.evaluate import load_checkpoint
+    from edgedenoise.models import load_checkpoint
 
     model = tiny_model("rednet10")
     ck: object = content  # a dict is applied to a valid checkpoint; "lacks" cases replace it whole
     if isinstance(content, dict) and "lacks" not in needle:
-        valid = {"arch": "rednet10", "cfg": model.cfg.to_json(), "overrides": {"features": 8}}
-        ck = {**valid, "state_dict": model.state_dict(), **content}
+        ck = {**checkpoint_dict(model), **content}
     path = tmp_path / "m.pt"
     torch.save(ck, path)
     with pytest.raises(error) as info:

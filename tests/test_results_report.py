@@ -1,6 +1,7 @@
-"""benchmarks/results.py's model zoo: table rows, the checks of the light-model target (<= 15 % of RED30's MACs
-at >= 28.95 dB) and the real-time target (>= 10 frames/s at 1920x1080 INT8), the generated docs/models.md,
-``--extra-sigmas`` parsing and where params/MACs come from.
+"""The report behind benchmarks/results.py (benchmarks/report/): the model zoo's table rows, the checks of the
+light-model target (<= 15 % of RED30's MACs at >= 28.95 dB) and the real-time target (>= 10 frames/s at
+1920x1080 INT8), the generated docs/models.md, ``--update`` merging, ``--extra-sigmas`` parsing and where
+params/MACs come from.
 
 No measuring and no inference: the results dicts are written out here by hand (the shape ``measure()`` writes),
 and every expected figure is computed in the test from those inputs. The only ONNX files are hand-built
@@ -20,10 +21,13 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/ is a folder of scripts, not a package
+from report import collect, render, targets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def results() -> ModuleType:
+    """The command itself (benchmarks/results.py: its arguments)."""
     spec = importlib.util.spec_from_file_location("edgedenoise_results_script", ROOT / "benchmarks" / "results.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
@@ -125,8 +129,8 @@ def table_row(md: str, model: str) -> list[str]:
     return [c.strip() for c in rows[0].strip("|").split("|")]
 
 
-def test_zoo_rows_take_every_figure_from_the_results(results: ModuleType) -> None:
-    rows = {r["model"]: r for r in results.zoo_rows(make_results())}
+def test_zoo_rows_take_every_figure_from_the_results() -> None:
+    rows = {r["model"]: r for r in targets.zoo_rows(make_results())}
     assert list(rows) == ["rednet30", "slim_a", "slim_b", "slim_c"]  # the torch point adds no row
     a = rows["slim_a"]
     assert a["params"] == 123456 and a["macs_pct"] == pytest.approx(100 * 120_000 / 1_000_000)
@@ -140,41 +144,41 @@ def test_zoo_rows_take_every_figure_from_the_results(results: ModuleType) -> Non
     assert r30["ms"]["int8"] is None and r30["fps"]["int8"] is None
 
 
-def test_targets_pick_the_light_model_and_the_fast_int8_ones(results: ModuleType) -> None:
-    t = results.zoo_targets(results.zoo_rows(make_results()), 1_000_000.0)
+def test_targets_pick_the_light_model_and_the_fast_int8_ones() -> None:
+    t = targets.zoo_targets(targets.zoo_rows(make_results()), 1_000_000.0)
     assert t["light"]["status"] == "met" and t["light"]["met"] == ["slim_a"]  # slim_b: 20 % of the MACs
     assert t["light"]["best"] == ("slim_a", 29.1)
     assert t["fps"]["status"] == "met" and t["fps"]["met"] == ["slim_a"]  # 10.0 frames/s counts, 8.0 does not
     assert t["fps"]["best"][0] == "slim_a" and t["fps"]["best"][1] == pytest.approx(10.0)
     res = make_results()
     res["points"][4]["quality_by_sigma"]["25"]["psnr"] = 29.2  # slim_c fp32, at exactly 15 % of the MACs
-    t = results.zoo_targets(results.zoo_rows(res), 1_000_000.0)
+    t = targets.zoo_targets(targets.zoo_rows(res), 1_000_000.0)
     assert t["light"]["met"] == ["slim_a", "slim_c"] and t["light"]["best"] == ("slim_c", 29.2)
 
 
-def test_light_target_not_met_names_the_best_candidate(results: ModuleType) -> None:
+def test_light_target_not_met_names_the_best_candidate() -> None:
     res = make_results({"15": 31.0, "25": 28.94, "50": 25.5})  # 0.01 dB short
-    t = results.zoo_targets(results.zoo_rows(res), 1_000_000.0)
+    t = targets.zoo_targets(targets.zoo_rows(res), 1_000_000.0)
     light = t["light"]
     assert light["status"] == "not met" and light["met"] == []
     assert light["best"] == ("slim_a", 28.94)  # slim_c (28.90) is worse; slim_b (29.50) is too heavy
     assert light["text"].startswith("none: best is slim_a at 28.940 dB")
-    assert ": none: best is slim_a at 28.940 dB (12.0 % of the MACs) (**not met**).\n" in results.render_models_md(res)
-    assert results.zoo_targets(results.zoo_rows(res), None)["light"]["status"] == "not measured"
+    assert ": none: best is slim_a at 28.940 dB (12.0 % of the MACs) (**not met**).\n" in render.render_models_md(res)
+    assert targets.zoo_targets(targets.zoo_rows(res), None)["light"]["status"] == "not measured"
 
 
-def test_fps_target_not_met_or_not_measured(results: ModuleType) -> None:
+def test_fps_target_not_met_or_not_measured() -> None:
     res = make_results()
     res["points"] = [p for p in res["points"] if not (p["model"] == "slim_a" and p["precision"] == "int8")]
-    fps = results.zoo_targets(results.zoo_rows(res), 1_000_000.0)["fps"]
+    fps = targets.zoo_targets(targets.zoo_rows(res), 1_000_000.0)["fps"]
     assert fps["status"] == "not met" and fps["met"] == []
     assert fps["best"][0] == "slim_c" and fps["best"][1] == pytest.approx(1000 / 125.0)
     res["points"] = [p for p in res["points"] if p["precision"] != "int8"]
-    assert results.zoo_targets(results.zoo_rows(res), 1_000_000.0)["fps"]["status"] == "not measured"
+    assert targets.zoo_targets(targets.zoo_rows(res), 1_000_000.0)["fps"]["status"] == "not measured"
 
 
-def test_models_md_renders_the_rows_and_targets(results: ModuleType) -> None:
-    md = results.render_models_md(make_results())
+def test_models_md_renders_the_rows_and_targets() -> None:
+    md = render.render_models_md(make_results())
     lines = md.splitlines()
     assert lines[0] == "# Model zoo"
     assert "Do not edit this file" in md and "benchmarks/results.py --report-only" in md
@@ -193,20 +197,20 @@ def test_models_md_renders_the_rows_and_targets(results: ModuleType) -> None:
     assert "in INT8 on this machine: met by slim_a (10.00 frames/s).\n" in md
 
 
-def test_results_md_has_the_zoo_section(results: ModuleType) -> None:
-    md = results.render_markdown(make_results(), "results.png")
+def test_results_md_has_the_zoo_section() -> None:
+    md = render.render_markdown(make_results(), "results.png")
     assert "## Model zoo" in md and md.index("## Model zoo") < md.index("## Targets")
     zoo = md[md.index("## Model zoo") : md.index("## Targets")]  # the other tables have rows per model too
     assert table_row(zoo, "slim_c")[:4] == ["slim_c", "150,001", "150,000", "15.0"]
-    assert zoo.strip().endswith(results.render_models_md(make_results()).strip().splitlines()[-1])
+    assert zoo.strip().endswith(render.render_models_md(make_results()).strip().splitlines()[-1])
 
 
-def test_old_json_without_the_new_keys_shows_na(results: ModuleType) -> None:
+def test_old_json_without_the_new_keys_shows_na() -> None:
     res = make_results()
     del res["models"], res["settings"]["extra_sigmas"]
     for p in res["points"]:
         p.pop("quality_by_sigma", None)
-    md = results.render_models_md(res)
+    md = render.render_models_md(res)
     # σ = 25 comes from the old "quality" key; σ 15/50, params and MACs were never measured.
     assert table_row(md, "slim_a")[:10] == ["slim_a", "n/a", "n/a", "n/a", "n/a", "29.10", "n/a", "n/a", "29.00", "n/a"]
     assert "not measured: rednet30's MACs per pixel are unknown" in md
@@ -223,7 +227,7 @@ def test_parse_sigmas_and_the_flag(results: ModuleType) -> None:
     assert results.parse_args(["--extra-sigmas", ""]).extra_sigmas == []
     with pytest.raises(SystemExit):
         results.parse_args(["--extra-sigmas", "fifteen"])
-    assert results.sigma_key(25.0) == "25" and results.sigma_key(12.5) == "12.5"
+    assert targets.sigma_key(25.0) == "25" and targets.sigma_key(12.5) == "12.5"
 
 
 # ---------------------------------------------------------------- params and MACs of the ONNX files
@@ -265,50 +269,50 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 CFG = json.dumps({"arch": "rednet10", "in_channels": 1})
 
 
-def test_model_info_without_a_card_reads_the_onnx_file(results: ModuleType, weights: Path) -> None:
+def test_model_info_without_a_card_reads_the_onnx_file(weights: Path) -> None:
     conv_onnx(weights / "m.onnx", {"edgedenoise.cfg": CFG, "edgedenoise.macs_per_pixel": "9.0"})
-    info = results.model_info("m")
+    info = collect.model_info("m")
     assert (info["params"], info["params_source"]) == (9 + 1, "onnx-initializers")
     assert (info["macs_per_pixel"], info["macs_source"]) == (9.0, "onnx-metadata")
     conv_onnx(weights / "n.onnx", {"edgedenoise.cfg": CFG})
-    info = results.model_info("n")
+    info = collect.model_info("n")
     assert info["macs_per_pixel"] is None and info["macs_source"].startswith("unknown: no model card n.json")
 
 
-def test_model_info_prefers_a_matching_card(results: ModuleType, weights: Path) -> None:
+def test_model_info_prefers_a_matching_card(weights: Path) -> None:
     meta = {"edgedenoise.cfg": CFG, "edgedenoise.macs_per_pixel": "9.0", "edgedenoise.weights_sha256": "aa"}
     conv_onnx(weights / "m.onnx", meta)
     card = {"arch": "rednet10", "params": 12, "macs_per_pixel": 11.0, "weights": {"sha256": "aa"}}
     (weights / "m.json").write_text(json.dumps(card))
-    info = results.model_info("m")
+    info = collect.model_info("m")
     assert (info["params"], info["params_source"], info["macs_per_pixel"]) == (12, "model-card", 11.0)
     (weights / "m.json").write_text(json.dumps(card | {"weights": {"sha256": "bb"}}))  # other weights
-    info = results.model_info("m")
+    info = collect.model_info("m")
     assert (info["params"], info["macs_per_pixel"]) == (10, 9.0) and "other weights" in info["card_note"]
     (weights / "m.json").write_text(json.dumps(card | {"arch": "memnet"}))  # other architecture
-    assert results.model_info("m")["params_source"] == "onnx-initializers"
+    assert collect.model_info("m")["params_source"] == "onnx-initializers"
 
 
-def test_model_info_of_a_missing_model_is_an_artifact_error(results: ModuleType, weights: Path) -> None:
+def test_model_info_of_a_missing_model_is_an_artifact_error(weights: Path) -> None:
     from edgedenoise.runtime.errors import ArtifactError
 
     with pytest.raises(ArtifactError, match="not shipped"):
-        results.model_info("nope")
+        collect.model_info("nope")
 
 
-def test_shipped_rednet30_figures_come_from_its_card(results: ModuleType) -> None:
+def test_shipped_rednet30_figures_come_from_its_card() -> None:
     from edgedenoise.runtime.artifact import weights_dir
 
     card_path = weights_dir() / "rednet30.json"
     if not (weights_dir() / "rednet30.onnx").is_file() or not card_path.is_file():
         pytest.skip("rednet30 does not ship in this checkout")
     card = json.loads(card_path.read_text())
-    info = results.model_info("rednet30")
+    info = collect.model_info("rednet30")
     assert (info["params"], info["macs_per_pixel"]) == (card["params"], card["macs_per_pixel"])
     assert info["params_source"] == info["macs_source"] == "model-card"
 
 
-def test_update_replaces_only_the_named_models_rows(results: ModuleType) -> None:
+def test_update_replaces_only_the_named_models_rows() -> None:
     old = make_results()
     new = make_results()
     new["points"] = [
@@ -320,7 +324,7 @@ def test_update_replaces_only_the_named_models_rows(results: ModuleType) -> None
     new["command"] = "python benchmarks/results.py --update --models slim_a,slim_d"
     new["started_utc"], new["finished_utc"] = "2025-02-01 00:00:00 UTC", "2025-02-01 00:10:00 UTC"
     new["ceiling"] = dict(old["ceiling"], gflops=150.0)
-    merged = results.merge_update(old, new)
+    merged = collect.merge_update(old, new)
     labels = [(p["model"], p["precision"], p["backend"]) for p in merged["points"]]
     assert labels == [
         ("rednet30", "fp32", "ort-cpu"), ("slim_a", "fp32", "ort-cpu"), ("slim_a", "int8", "ort-cpu"),
@@ -333,17 +337,17 @@ def test_update_replaces_only_the_named_models_rows(results: ModuleType) -> None
     assert by[("slim_c", "int8", "ort-cpu")] == old["points"][5]  # untouched
     assert merged["models"]["slim_a"]["params"] == 99 and merged["models"]["rednet30"] == old["models"]["rednet30"]
     assert merged["command"] == old["command"] and merged["updates"][0]["models"] == ["slim_a", "slim_d"]
-    md = results.render_models_md(merged)
+    md = render.render_models_md(merged)
     assert "Rows of `slim_a`, `slim_d` re-measured by `python benchmarks/results.py --update" in md
     assert "matmul ceiling then 150 GFLOP/s" in md
     assert table_row(md, "slim_a")[5] == "29.20"
     # a second update is appended, and a protocol change is refused
-    again = results.merge_update(merged, dict(new, points=new["points"][:1]))
+    again = collect.merge_update(merged, dict(new, points=new["points"][:1]))
     assert len(again["updates"]) == 2 and again["points"][1]["update"] == 1
     with pytest.raises(results_errors().InvalidInputError, match="sigma: 25.0 vs 50.0"):
-        results.merge_update(old, dict(new, settings=dict(new["settings"], sigma=50.0)))
+        collect.merge_update(old, dict(new, settings=dict(new["settings"], sigma=50.0)))
     # a model that no longer ships (retired) leaves the report, named in its update
-    pruned = results.merge_update(old, new, shipped=["rednet30", "slim_a", "slim_b"])
+    pruned = collect.merge_update(old, new, shipped=["rednet30", "slim_a", "slim_b"])
     assert {p["model"] for p in pruned["points"]} == {"rednet30", "slim_a", "slim_b", "slim_d"}
     assert "slim_c" not in pruned["models"] and pruned["updates"][-1]["retired"] == ["slim_c"]
 

@@ -10,11 +10,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 import yaml
+from conftest import tiny_train_config
 
 import edgedenoise.train.trainer as trainer_mod
 from edgedenoise.errors import ConfigError
@@ -24,24 +24,6 @@ from edgedenoise.train.config import config_to_dict
 from edgedenoise.train.trainer import lr_at
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tiny(images: Path, out: Path, **top: Any) -> dict[str, Any]:
-    """Config dict of a tiny run: RED10 with 4 features, 16 px patches, batch 2, one thread."""
-    cfg: dict[str, Any] = {
-        "model": "rednet10",
-        "model_overrides": {"features": 4},
-        "data": {"train_dir": str(images), "patch_size": 16, "batch_size": 2, "val_holdout": 1},
-        "optim": {"lr": 1e-3, "warmup_steps": 2, "schedule": "cosine"},
-        "steps": 8,
-        "val_every": 2,
-        "ckpt_every": 3,
-        "log_every": 1,
-        "threads": 1,
-        "out_dir": str(out),
-    }
-    cfg.update(top)
-    return cfg
 
 
 def _weights_sha(state: dict[str, torch.Tensor]) -> str:
@@ -101,7 +83,7 @@ def test_lr_schedule_values() -> None:
 
 
 def test_tiny_run_writes_a_self_describing_run_folder(images: Path, tmp_path: Path) -> None:
-    cfg = config_from_dict(_tiny(images, tmp_path / "run", steps=6))
+    cfg = config_from_dict(tiny_train_config(images, tmp_path / "run", steps=6))
     res = train(cfg, progress=False)
     run = Path(res["run_dir"])
     assert res["steps"] == 6 and math.isfinite(res["best_psnr"]) and res["best_step"] in (2, 4, 6)
@@ -120,13 +102,13 @@ def test_tiny_run_writes_a_self_describing_run_folder(images: Path, tmp_path: Pa
 
 
 def test_bad_optimiser_name_is_a_config_error(images: Path, tmp_path: Path) -> None:
-    cfg = config_from_dict(_tiny(images, tmp_path / "run", optim={"name": "rmsprop"}))
+    cfg = config_from_dict(tiny_train_config(images, tmp_path / "run", optim={"name": "rmsprop"}))
     with pytest.raises(ConfigError, match="unknown optim.name 'rmsprop'"):
         train(cfg, progress=False)
 
 
 def test_data_in_channels_sets_the_model_channels(images: Path, tmp_path: Path) -> None:
-    cfg = _tiny(images, tmp_path / "rgb", steps=2)
+    cfg = tiny_train_config(images, tmp_path / "rgb", steps=2)
     cfg["data"] = dict(cfg["data"], in_channels=3)
     train(config_from_dict(cfg), progress=False)
     ck = torch.load(tmp_path / "rgb" / "last.pt", map_location="cpu", weights_only=True)
@@ -142,7 +124,7 @@ class _Crash(Exception):
 
 
 def test_resume_continues_exactly(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    straight = train(config_from_dict(_tiny(images, tmp_path / "straight")), progress=False)
+    straight = train(config_from_dict(tiny_train_config(images, tmp_path / "straight")), progress=False)
 
     # Crash while drawing the 6th batch: steps 1-5 are done and logged, last.pt holds step 3.
     calls = {"n": 0}
@@ -156,7 +138,7 @@ def test_resume_continues_exactly(images: Path, tmp_path: Path, monkeypatch: pyt
             return super().batch(n)
 
     monkeypatch.setattr(trainer_mod, "PatchSampler", CrashingSampler)
-    cfg = config_from_dict(_tiny(images, tmp_path / "resumed"))
+    cfg = config_from_dict(tiny_train_config(images, tmp_path / "resumed"))
     with pytest.raises(_Crash):
         train(cfg, progress=False)
     monkeypatch.setattr(trainer_mod, "PatchSampler", real)
@@ -209,7 +191,9 @@ with open(os.path.join(sys.argv[2], "rank%s.json" % os.environ["RANK"]), "w") as
 def test_ddp_two_processes_gloo(images: Path, tmp_path: Path) -> None:
     """torchrun, 2 CPU processes on gloo: identical weights on both ranks, equal to rank 0's checkpoint;
     and a run resumed from a DDP checkpoint (every rank's RNG state restored) equals an uninterrupted one."""
-    base = _tiny(images, tmp_path, optim={"lr": 1e-3, "warmup_steps": 0, "schedule": "constant"}, ckpt_every=2)
+    base = tiny_train_config(
+        images, tmp_path, optim={"lr": 1e-3, "warmup_steps": 0, "schedule": "constant"}, ckpt_every=2
+    )
     jobs = [
         {"tag": "straight", "cfg": dict(base, steps=4, out_dir=str(tmp_path / "straight"))},
         {"tag": "half", "cfg": dict(base, steps=2, out_dir=str(tmp_path / "resumed"))},

@@ -1,6 +1,7 @@
-"""CLI commands beyond the core group, one module per area (export, infer, eval, bench, ...).
+"""The CLI commands, one module per area (models, train, export, infer, eval, bench, ...).
 
 Each module defines click commands and lists them in ``COMMANDS``; :func:`register` adds them to the group.
+Options that several commands take (``--threads``, sizes, ``--seed``, ...) are decorators in :mod:`.options`.
 Modules import heavy dependencies (torch, onnx) inside the command functions only, so ``edgedenoise --help``
 works in a runtime-only install.
 """

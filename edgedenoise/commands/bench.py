@@ -1,6 +1,8 @@
 """``edgedenoise bench``: latency, throughput, memory and GFLOP/s of models (adapter over ``runtime.bench``).
 
-Needs no torch for ONNX artifacts and engines; ``--backend torch`` times PyTorch eager on the CPU.
+Needs no torch for ONNX artifacts and engines (:class:`~edgedenoise.runtime.bench.ArtifactSource`);
+``--backend torch`` times PyTorch eager on the CPU (:class:`~edgedenoise.torch_bench.TorchEagerSource`) with the
+same protocol.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import click
 
 from .._deps import needs_torch
 from ..runtime.backend import BackendKind
+from . import options
 
 _BACKENDS = [k.value for k in BackendKind] + ["torch"]
 
@@ -21,7 +24,7 @@ _BACKENDS = [k.value for k in BackendKind] + ["torch"]
     help="Comma-separated fp32,fp16,int8 (the files `edgedenoise export` writes beside <name>.onnx) "
     "[default: a name's FP32 plus its INT8 if it ships; a file as it is].",
 )
-@click.option("--size", default="512x512,1920x1080", show_default=True, help="Comma-separated WIDTHxHEIGHT.")
+@options.size_option("--size", default="512x512,1920x1080", many=True, help="Frame sizes to time")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per run.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first.")
 @click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs (at most).")
@@ -32,8 +35,8 @@ _BACKENDS = [k.value for k in BackendKind] + ["torch"]
     show_default=True,
     help="Time budget per size for warm-up and for timed runs (at least 1 and 3 runs; 0: no budget).",
 )
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True, help="CPU threads (0: default).")
-@click.option("--device", type=click.IntRange(min=0), help="CUDA device index (GPU backends).")
+@options.threads
+@options.device
 @click.option(
     "--matmul", type=click.IntRange(min=0), default=4096, show_default=True, help="Ceiling matmul side (0: skip)."
 )
@@ -44,11 +47,15 @@ def bench_cmd(
     backend: str,
     precision: str | None,
     size: str,
+    batch: int,
+    warmup: int,
+    iters: int,
     max_seconds: float,
+    threads: int,
+    device: int | None,
     matmul: int,
     json_path: str | None,
     md_path: str | None,
-    **opts: object,
 ) -> None:
     """Time MODEL(s): latency p50/p90/p99, MP/s, frames/s, peak RSS, GFLOP/s vs a float32 matmul ceiling.
 
@@ -64,24 +71,29 @@ def bench_cmd(
       edgedenoise bench rednet30 out/rednet30_s2.onnx --precision fp32 --size 1920x1080 --json bench.json
       edgedenoise bench rednet30 --backend torch --size 512x512
     """
-    from ..runtime.bench import parse_precisions, parse_sizes
+    from ..runtime.bench import (
+        ArtifactSource,
+        BenchSettings,
+        BenchSource,
+        bench_models,
+        describe_machine,
+        parse_precisions,
+        parse_sizes,
+    )
 
+    sizes = parse_sizes(size)
+    settings = BenchSettings(
+        sizes, batch=batch, warmup=warmup, iters=iters, max_seconds=max_seconds or None, threads=threads
+    )
+    source: BenchSource
     if backend == "torch":
         needs_torch("bench --backend torch")
-        from ..torch_bench import bench_torch_models as run
-    else:
-        from ..runtime.bench import bench_models as run
-    report = run(
-        models,
-        backend=backend,
-        precisions=parse_precisions(precision),
-        sizes=parse_sizes(size),
-        max_seconds=max_seconds or None,
-        matmul_n=matmul,
-        **opts,  # type: ignore[arg-type]
-    )
-    from ..runtime.bench import describe_machine
+        from ..torch_bench import TorchEagerSource
 
+        source = TorchEagerSource(device)
+    else:
+        source = ArtifactSource(backend, device)
+    report = bench_models(models, source, settings, precisions=parse_precisions(precision), matmul_n=matmul)
     click.echo(f"Machine: {describe_machine(report.machine)}\n")  # CPU features decide the INT8 speed-up
     click.echo(report.markdown())
     if json_path:

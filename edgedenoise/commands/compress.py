@@ -8,13 +8,17 @@ import click
 
 from .._deps import needs_torch
 from ..runtime.errors import ConfigError
+from . import options
 
 
 @click.command("prune")
 @click.argument("model")
 @click.option("--ratio", type=float, required=True, help="Fraction of each hidden layer's channels to remove.")
 @click.option(
-    "--importance", type=click.Choice(["magnitude", "taylor"]), default="magnitude", show_default=True,
+    "--importance",
+    type=click.Choice(["magnitude", "taylor"]),
+    default="magnitude",
+    show_default=True,
     help="Channel-group importance: L2 norm, or first-order Taylor on noisy patches from --data.",
 )
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True, help="Channel multiple.")
@@ -36,8 +40,7 @@ def prune_cmd(
     """
     needs_torch("prune")
     from ..compress import prune_model
-    from ..evaluate import load_torch_model
-    from ..models import save_weights
+    from ..models import load_torch_model, save_weights
 
     out = Path(output)
     if out.exists() and out.resolve() == Path(model).resolve():
@@ -62,9 +65,9 @@ def prune_cmd(
 @click.option("--config", type=click.Path(dir_okay=False), help="Training config (data, noise, optimiser, budget).")
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Teacher share α.")
 @click.option("--init", "init_weights", type=click.Path(dir_okay=False), help="Warm-start the student.")
-@click.option("--out-dir", help="Run folder (default: the config's out_dir).")
-@click.option("--steps", type=int, help="Override the config's steps.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
+@options.run_dir
+@options.steps
+@options.no_progress
 def distill_cmd(
     teacher: str,
     student: str,

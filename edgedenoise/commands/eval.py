@@ -7,6 +7,7 @@ import json
 import click
 
 from .._deps import needs_torch
+from . import options
 
 
 def _sigma_list(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
@@ -33,26 +34,18 @@ def _sigma_list(ctx: click.Context, param: click.Parameter, value: str) -> list[
 )
 @click.option("--ensemble", is_flag=True, help="x8 self-ensemble (flips/rotations, averaged).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with per-image scores) instead of a table.")
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Base noise seed; image i (sorted order) uses seed + i.",
-)
+@options.seed
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N images (sorted order).")
 @click.option("--per-image", is_flag=True, help="Also list every image's PSNR/SSIM.")
 @click.option("--gray", "to_gray", is_flag=True, help="Evaluate colour images as luma with a gray model.")
-@click.option(
-    "--clip8", is_flag=True, help="Clip and round the noisy input to 8 bits, as a noisy 8-bit file holds it."
-)
+@click.option("--clip8", is_flag=True, help="Clip and round the noisy input to 8 bits, as a noisy 8-bit file holds it.")
 @click.option(
     "--model-sigma",
     default="true",
     show_default=True,
     help="What a noise-level-conditioned model is told: true (the added σ), auto (estimated per image) or a σ.",
 )
-@click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads (0: library default).")
+@options.threads
 def eval_cmd(
     model: str,
     data_dir: str,
@@ -71,7 +64,7 @@ def eval_cmd(
 
     MODEL is a model name with shipped weights, a .safetensors or trainer .pt file, or an exported .onnx.
     Noise: AWGN, not clipped (--clip8: clipped and rounded to 8 bits), seeded per image (seed + index in
-    sorted file order), so numbers reproduce; the output is clipped and quantised to 8 bits; PSNR/SSIM use a
+    sorted file-name order), so numbers reproduce; the output is clipped and quantised to 8 bits; PSNR/SSIM use a
     peak of 255 (see docs/training.md). Models with a noise-level input are told the true σ by default.
 
     \b
@@ -92,7 +85,7 @@ def eval_cmd(
         ensemble=ensemble,
         limit=limit,
         to_gray=to_gray,
-        threads=threads or None,
+        threads=options.threads_or_none(threads),
         progress=True,
         clip8=clip8,
         model_sigma=model_sigma,

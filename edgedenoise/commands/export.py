@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .._deps import needs_torch
+from . import options
 
 if TYPE_CHECKING:
     from ..export.pipeline import ArtifactRecord
@@ -25,11 +26,13 @@ def _db(v: float) -> str:
 
 def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
     """Rows of the ``export`` summary: artifact, precision, size, PSNR vs FP32 (and drop), where written."""
+    from ..export.pipeline import ArtifactKind
+
     header = ("artifact", "precision", "size", "PSNR vs FP32", "drop", "path")
     rows = [header]
     for r in records:
         q = r.quality
-        if r.kind == "failed":
+        if not r.written:
             rows.append((r.path.name, r.label, "-", "FAILED", "-", "not written (over budget, see below)"))
             continue
         rows.append(
@@ -38,7 +41,7 @@ def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
                 r.label,
                 _size(r.size_bytes),
                 "reference"
-                if r.precision == "fp32" and r.kind == "onnx"
+                if r.precision == "fp32" and r.kind is ArtifactKind.ONNX
                 else (_db(q.psnr_vs_fp32_db) + " dB" if q else "-"),
                 f"{q.drop_db:+.3f} dB" if q else "-",
                 str(r.path),
@@ -89,8 +92,8 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     is_flag=True,
     help="Quantize the first Conv too (by default it stays float: its 8-bit input costs ~0.09 dB, docs/export.md).",
 )
-@click.option("--threads", type=int, default=0, show_default=True, help="ONNX Runtime threads for the checks (0: all).")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@options.threads
+@options.no_progress
 def export_cmd(
     model: str,
     out_dir: str,
@@ -116,38 +119,42 @@ def export_cmd(
       edgedenoise export --model runs/rednet30_blind/best.safetensors --fp16 --int8 --calib-method entropy
     """
     needs_torch("export", "train,export")
-    from ..export.pipeline import export_model
+    from ..evaluate import torch_threads
+    from ..export.errors import CalibrationError
+    from ..export.pipeline import ExportOptions, export_model
     from ..export.tensorrt_build import engine_notice, engines_available
-    from ..runtime.errors import CalibrationError
 
-    records = export_model(
-        model, out_dir, fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir, val_dir=val_dir,
-        calib_method=calib_method, int8_budget_db=int8_budget_db, quantize_first_conv=quantize_first_conv,
-        threads=threads, progress=not no_progress,
-        strict=False,
-    )  # fmt: skip
+    with torch_threads(threads):  # torch runs the FP32 reference; export_model's threads= (0: all cores) is ORT's
+        records = export_model(
+            model, out_dir,
+            ExportOptions(
+                fp16=fp16, int8=int8, flavours=flavours or ("cpu", "trt"), calib_dir=calib_dir, val_dir=val_dir,
+                calib_method=calib_method, int8_budget_db=int8_budget_db, quantize_first_conv=quantize_first_conv,
+                threads=threads, progress=not no_progress, strict=False,
+            ),
+        )  # fmt: skip
     for line in format_table(records):
         click.echo(line)
     for r in records:
         if r.kept_float:
             click.echo(f"{r.path.name}: kept in float: {', '.join(r.kept_float)}")
     if not engines_available():
-        written = [r for r in records if r.kind != "failed"]
+        written = [r for r in records if r.written]
         gpu = [r.path for r in written if r.precision == "fp16" or (r.precision == "int8" and r.flavour == "trt")]
         click.echo(engine_notice(gpu or [r.path for r in written[:1]]))
-    failed = [r for r in records if r.kind == "failed"]
+    failed = [r for r in records if not r.written]
     if failed:
-        raise CalibrationError("; ".join(f"{r.path.name} not written: {r.note}" for r in failed))
+        raise CalibrationError("; ".join(f"{r.path.name} not written: {r.failure}" for r in failed))
 
 
 @click.command("build")
 @click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
 @click.option("--fp16", "precision", flag_value="fp16", help="FP16 engine (from a .fp16.onnx, or an FP32 file).")
 @click.option("--int8", "precision", flag_value="int8", help="INT8 engine (from a .int8.trt.onnx QDQ file).")
-@click.option("--min", "min_hw", default="64x64", show_default=True, help="Smallest input WxH of the profile.")
-@click.option("--opt", "opt_hw", default="512x512", show_default=True, help="WxH the engine is tuned for.")
-@click.option("--max", "max_hw", default="1920x1080", show_default=True, help="Largest input WxH of the profile.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Largest batch of the profile.")
+@options.size_option("--min", "min_hw", default="64x64", help="Smallest input of the profile")
+@options.size_option("--opt", "opt_hw", default="512x512", help="Input size the engine is tuned for")
+@options.size_option("--max", "max_hw", default="1920x1080", help="Largest input of the profile")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Largest batch of the profile.")
 @click.option("-o", "--output", "engine_path", help="Engine file (default <name>.<precision>.engine beside the ONNX).")
 @click.option("--force", is_flag=True, help="Rebuild even if the existing engine's sidecar matches.")
 def build_cmd(
@@ -176,8 +183,9 @@ def build_cmd(
     state = "reused (sidecar matches)" if res.reused else "built"
     if res.rebuilt_because:
         state = "rebuilt (" + "; ".join(res.rebuilt_because) + ")"
-    p = res.meta.profile
-    click.echo(f"{res.engine_path}: {state}; {res.meta.precision}, profile min {p.min} opt {p.opt} max {p.max}")
+    p = res.meta.profile  # (N, C, H, W) shapes, shown as WxH like the options
+    sizes = " ".join(f"{k} {s[3]}x{s[2]}" for k, s in (("min", p.min), ("opt", p.opt), ("max", p.max)))
+    click.echo(f"{res.engine_path}: {state}; {res.meta.precision}, profile {sizes}, batch up to {p.max[0]}")
 
 
 @click.command("compare")
@@ -185,8 +193,9 @@ def build_cmd(
 @click.argument("b", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="Folder of clean images.")
 @click.option("--sigma", type=float, default=25.0, show_default=True, help="AWGN sigma (0-255) added to each image.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed of the first image (+1 per image).")
-def compare_cmd(a: str, b: str, data_dir: str, sigma: float, seed: int) -> None:
+@options.seed
+@options.threads
+def compare_cmd(a: str, b: str, data_dir: str, sigma: float, seed: int, threads: int) -> None:
     """Run two ONNX artifacts on the same noisy images and report PSNR/SSIM and their differences.
 
     \b
@@ -195,7 +204,8 @@ def compare_cmd(a: str, b: str, data_dir: str, sigma: float, seed: int) -> None:
     """
     from ..export.quality import compare_artifacts
 
-    for line in _report_lines(compare_artifacts(a, b, data_dir, sigma=sigma, seed=seed), a, b):
+    rep = compare_artifacts(a, b, data_dir, sigma=sigma, seed=seed, threads=threads)  # threads 0: all cores
+    for line in _report_lines(rep, a, b):
         click.echo(line)
 
 

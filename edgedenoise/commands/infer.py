@@ -19,7 +19,14 @@ import click
 
 from ..runtime.backend import BackendKind
 from ..runtime.denoiser import ColorMode, NonFinite
+from ..runtime.imageio import MAX_PIXELS
 from ..runtime.tiling import DEFAULT_MEMORY_MB
+from . import options
+
+_MAX_PIXELS_HELP = (
+    "Largest image read, in pixels (width times height of a WxH image); raise it for huge scans you trust "
+    "(Pillow's decompression-bomb guard)."
+)
 
 
 @click.command("infer")
@@ -27,8 +34,8 @@ from ..runtime.tiling import DEFAULT_MEMORY_MB
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output folder (or file name, for a single input file).")
 @click.option("--in-place", is_flag=True, help="Replace each input with its denoised version (atomically).")
-@click.option("--backend", type=click.Choice([k.value for k in BackendKind]), default="auto", show_default=True)
-@click.option("--device", type=click.IntRange(min=0), help="CUDA device index (asks for a GPU backend).")
+@options.choice_option("--backend", BackendKind, "auto", "Where the model runs (auto: the best one available).")
+@options.device
 @click.option("--allow-fallback", is_flag=True, help="If --backend cannot run, use the next one (reported).")
 @click.option(
     "--tile",
@@ -43,21 +50,13 @@ from ..runtime.tiling import DEFAULT_MEMORY_MB
     show_default=True,
     help="Activation memory one model run may take (MiB) before an image is tiled; frames that fit run whole.",
 )
-@click.option(
-    "--color",
-    type=click.Choice([c.value for c in ColorMode]),
-    default="per-channel",
-    show_default=True,
-    help="Gray model on colour images: denoise each channel, or only the luma.",
+@options.choice_option(
+    "--color", ColorMode, "per-channel", "Gray model on colour images: denoise each channel, or only the luma."
 )
-@click.option(
-    "--nonfinite",
-    type=click.Choice([p.value for p in NonFinite]),
-    default="raise",
-    show_default=True,
-    help="NaN/Inf in float images: fail the file, or replace (NaN/-Inf -> 0, +Inf -> 1).",
+@options.choice_option(
+    "--nonfinite", NonFinite, "raise", "NaN/Inf in float images: fail the file, or replace (NaN/-Inf -> 0, +Inf -> 1)."
 )
-@click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime CPU threads [default: all cores].")
+@options.threads
 @click.option(
     "--sigma",
     callback=lambda ctx, param, value: _sigma_option(value),
@@ -77,24 +76,20 @@ from ..runtime.tiling import DEFAULT_MEMORY_MB
     show_default=True,
     help="For a shipped model name: auto runs FP32 or INT8, whichever a cached timing probe finds faster on this CPU.",
 )
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    default=178_956_970,
-    show_default=True,
-    help="Largest image (width x height) read; raise it for huge scans you trust (Pillow's decompression-bomb guard).",
-)
+@click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS, show_default=True, help=_MAX_PIXELS_HELP)
 @click.option(
     "--bit-depth",
     type=click.IntRange(1, 16),
     help="Significant bits of 16-bit files (e.g. 10 or 12 for sensor data) [default: a PNG's sBIT chunk, else 16].",
 )
 @click.option("--noisy-sigma", type=click.FloatRange(min=0), help="Add AWGN of this σ (0-255) first; report PSNR.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed (image i: seed+i).")
+@options.seed
 @click.option("--skip-existing", is_flag=True, help="Leave files whose output already exists.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write per-file results as JSON here.")
 @click.pass_context
-def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: str | None, **opts: object) -> None:
+def infer_cmd(
+    ctx: click.Context, model: str, inputs: tuple[str, ...], report: str | None, threads: int, **opts: object
+) -> None:
     """Denoise INPUT images (files, folders searched recursively, glob patterns) with MODEL.
 
     MODEL is an .onnx or .engine file, or a shipped model name (rednet30 -> edgedenoise/weights/rednet30.onnx).
@@ -112,6 +107,7 @@ def infer_cmd(ctx: click.Context, model: str, inputs: tuple[str, ...], report: s
     from ..runtime.infer import InferRun
 
     debug = bool(ctx.find_root().params.get("debug"))
+    opts["threads"] = options.threads_or_none(threads)  # InferRun takes None for the runtime's default
     with _native_stderr_to_devnull(not debug), InferRun(model, inputs, **opts) as run:  # type: ignore[arg-type]
         click.echo(f"model: {run.info.summary()}")
         if run.denoiser.precision_choice is not None:

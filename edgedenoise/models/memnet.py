@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..runtime.contract import ModelCfg
+from ._common import ResidualDenoiser
 from .registry import register_model
 
 
@@ -64,7 +64,7 @@ class MemoryBlock(nn.Module):
         return self.gate(torch.cat(long_term + short_term, dim=1))
 
 
-class MemNet(nn.Module):
+class MemNet(ResidualDenoiser):
     """MemNet with ``blocks`` memory blocks of ``recursions`` recursions.
 
     Input/output: ``(N, in_channels, H, W)`` float32 in [0, 1] (noisy input may exceed it); any H, W.
@@ -79,20 +79,13 @@ class MemNet(nn.Module):
         arch: str = "memnet",
         noise: str = "untrained",
     ) -> None:
-        super().__init__()
+        # 3x3 layers on the longest path: FENet, 2 per recursion, ReconNet.
+        rf = 1 + 2 * (2 + 2 * blocks * recursions)
+        super().__init__(arch, in_channels, noise, size_multiple=1, receptive_field=rf)
         self.fenet = nn.Conv2d(in_channels, features, 3, padding=1)
         self.blocks = nn.ModuleList(MemoryBlock(features, recursions, m + 1) for m in range(blocks))
         self.reconnet = _BNReLUConv(features, in_channels, 3)
         self.weights = nn.Parameter(torch.full((blocks,), 1.0 / blocks))
-        # 3x3 layers on the longest path: FENet, 2 per recursion, ReconNet.
-        self.cfg = ModelCfg(
-            arch=arch,
-            in_channels=in_channels,
-            size_multiple=1,
-            residual=True,
-            receptive_field=1 + 2 * (2 + 2 * blocks * recursions),
-            noise=noise,
-        )
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Return the weighted output and the M per-block predictions ``y_m`` (for multi-supervision)."""

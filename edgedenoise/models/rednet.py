@@ -28,11 +28,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..runtime.contract import ModelCfg
+from ._common import ResidualDenoiser
 from .registry import register_model
 
 
-class REDNet(nn.Module):
+class REDNet(ResidualDenoiser):
     """RED-Net with ``depth`` layers (``depth/2`` conv + ``depth/2`` deconv).
 
     Args:
@@ -57,20 +57,20 @@ class REDNet(nn.Module):
         arch: str = "rednet",
         noise: str = "untrained",
     ) -> None:
-        super().__init__()
         if depth < 4 or depth % 2:
             raise ValueError(f"depth must be an even number >= 4, got {depth}")
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
+        # Receptive field: 3x3 layers add 2 px each at full resolution, 2*stride px at the inner resolution.
+        rf = 3 + (depth - 2) * 2 * stride + 2 * stride
+        super().__init__(arch, in_channels, noise, size_multiple=stride, receptive_field=rf)
         half = depth // 2
         self.n_half = half
         self.skip_every = skip_every
         self.stride = stride
         convs: list[nn.Module] = [nn.Conv2d(in_channels, features, 3, stride=stride, padding=1)]
         convs += [nn.Conv2d(features, features, 3, padding=1) for _ in range(half - 1)]
-        deconvs: list[nn.Module] = [
-            nn.ConvTranspose2d(features, features, 3, padding=1) for _ in range(half - 1)
-        ]
+        deconvs: list[nn.Module] = [nn.ConvTranspose2d(features, features, 3, padding=1) for _ in range(half - 1)]
         deconvs.append(
             nn.ConvTranspose2d(features, in_channels, 3, stride=stride, padding=1, output_padding=stride - 1)
         )
@@ -79,16 +79,6 @@ class REDNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         # Deconv k (1-based, k < half) receives conv (half - k) when that conv index is a multiple of skip_every.
         self._skip_from = {k: half - k for k in range(1, half) if skip_every and (half - k) % skip_every == 0}
-        # Receptive field: 3x3 layers add 2 px each at full resolution, 2*stride px at the inner resolution.
-        rf = 3 + (depth - 2) * 2 * stride + 2 * stride
-        self.cfg = ModelCfg(
-            arch=arch,
-            in_channels=in_channels,
-            size_multiple=stride,
-            residual=True,
-            receptive_field=rf,
-            noise=noise,
-        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         saved: dict[int, torch.Tensor] = {}

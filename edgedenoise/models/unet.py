@@ -35,11 +35,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..runtime.contract import ModelCfg
+from ._common import ResidualDenoiser
 from .registry import register_model
 
 
-class UNetNL(nn.Module):
+class UNetNL(ResidualDenoiser):
     """A three-scale residual U-Net behind a pixel-unshuffle, conditioned on a per-pixel noise map.
 
     Args:
@@ -65,11 +65,20 @@ class UNetNL(nn.Module):
         arch: str = "unet",
         noise: str = "untrained",
     ) -> None:
-        super().__init__()
         if unshuffle not in (2, 4):
             raise ValueError(f"unshuffle must be 2 or 4, got {unshuffle}")
-        f1, f2, f3 = (features, 2 * features, 3 * features) if isinstance(features, int) else features
         s = unshuffle
+        super().__init__(
+            arch,
+            in_channels,
+            noise,
+            size_multiple=4 * s,
+            # in input pixels: unshuffle s; at 1/s head, down1, dec1, tail (2s each but down1 s); at 1/2s enc2,
+            # down2, dec2, nearest up; at 1/4s mid1, mid2, nearest up (the σ pool's 4s blocks are smooth input)
+            receptive_field=s + s * (2 + 1 + 2 + 2) + 2 * s * (2 + 1 + 2 + 1) + 4 * s * (2 + 2 + 1),
+            noise_level_input=True,
+        )
+        f1, f2, f3 = (features, 2 * features, 3 * features) if isinstance(features, int) else features
         cs = in_channels * s * s
         self.unshuffle = nn.PixelUnshuffle(s)
         self.shuffle = nn.PixelShuffle(s)
@@ -88,22 +97,10 @@ class UNetNL(nn.Module):
         self.tail = nn.Conv2d(f1, cs, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.relu = nn.ReLU(inplace=True)
-        self.cfg = ModelCfg(
-            arch=arch,
-            in_channels=in_channels,
-            size_multiple=4 * s,
-            residual=True,
-            # in input pixels: unshuffle s; at 1/s head, down1, dec1, tail (2s each but down1 s); at 1/2s enc2,
-            # down2, dec2, nearest up; at 1/4s mid1, mid2, nearest up (the σ pool's 4s blocks are smooth input)
-            receptive_field=s + s * (2 + 1 + 2 + 2) + 2 * s * (2 + 1 + 2 + 1) + 4 * s * (2 + 2 + 1),
-            noise=noise,
-            noise_level_input=True,
-        )
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(N, C, H, W)``, ``sigma``: ``(N, 1, H, W)`` (σ/255 per pixel). Returns ``(N, C, H, W)``."""
-        if sigma is None:
-            raise ValueError(f"{self.cfg.arch} takes a noise-level map: call model(x, sigma)")
+        sigma = self._require_sigma(sigma)
         r = self.relu
         e1 = r(self.head(self.unshuffle(x)))
         e2 = r(self.enc2(r(self.down1(e1))))
@@ -120,7 +117,6 @@ def unet3_f32_u4_nl(in_channels: int = 1, features: int = 32, noise: str = "untr
     About 3.3k MACs/pixel (0.3 % of RED30): the real-time model for 1920x1080 on a CPU. H and W multiples of 16.
     """
     return UNetNL(features, 4, in_channels, arch="unet3_f32_u4_nl", noise=noise)
-
 
 
 @register_model

@@ -150,24 +150,16 @@ def _loss(
 
 
 def _warm_start(model: nn.Module, path: str) -> None:
-    """Load ``path`` (safetensors from ``save_weights``) into ``model``; shapes must match exactly, except
-    that gray weights start an RGB model of the same architecture (:func:`gray_to_colour_state`) and blind
-    weights a noise-level-conditioned one (σ conv at zero).
+    """Load ``path`` (safetensors from ``save_weights``) into ``model``; shapes must match exactly (blind weights
+    may start a noise-level-conditioned twin: its σ conv starts at zero).
 
     Raises:
         ConfigError: the file's tensors do not fit ``model`` (names the first mismatch).
     """
-    from ..evaluate import load_torch_model
+    from ..models import load_torch_model
 
     src = load_torch_model(path)
     state = src.state_dict()
-    if model_cfg(src).in_channels == 1 and model_cfg(model).in_channels == 3:
-        from ..models.pretrained import gray_to_colour_state
-
-        try:
-            state = gray_to_colour_state(state, model)
-        except ValueError as exc:
-            raise ConfigError(f"init_weights {path!r} does not fit model {model_cfg(model).arch!r}: {exc}") from exc
     sigma_head = getattr(model, "sigma_head", None)
     if model_cfg(model).noise_level_input and not model_cfg(src).noise_level_input and sigma_head is not None:
         # a blind model's weights start its noise-level-conditioned twin: the σ-map conv starts at zero, so the
@@ -192,7 +184,7 @@ def _load_teacher(cfg: TrainConfig, in_channels: int, device: torch.device, fmt:
         return None
     if not 0.0 <= d.weight <= 1.0:
         raise ConfigError(f"distill.weight={d.weight} must be in [0, 1] (the teacher's share of the target)")
-    from ..evaluate import load_torch_model
+    from ..models import load_torch_model
 
     teacher = load_torch_model(d.teacher)
     if model_cfg(teacher).in_channels != in_channels:
