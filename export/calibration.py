@@ -225,6 +225,7 @@ def calibrate_flavours(
     calib_id: str,
     progress: bool = False,
     threads: int = 0,
+    value_stride: int = 2,
 ) -> list[Path]:
     """One calibration pass for several INT8 flavours: writes the range cache each flavour's quantization reads.
 
@@ -238,6 +239,11 @@ def calibrate_flavours(
     (:func:`.quantize.calibration_cache_path`). Only the percentile method takes this path (the default of both
     flavours); other methods, and a single flavour, are left to ``quantize_static``.
 
+    The histograms, not the model runs, are most of a calibration's time (on RED30, 92 of 127 s): with
+    ``value_stride`` s > 1 each collector reads every s-th row and column of every activation (1/s² of the
+    values, from every image). The 99.99th percentile of about 50 M values per RED30 tensor is then estimated
+    from about 12 M; with s = 1 the ranges are exactly ``quantize_static``'s.
+
     Args:
         prepared_path: FP32 ONNX after :func:`.quantize.preprocess_for_quantization`.
         options: one :class:`.quantize.Int8Options` per flavour.
@@ -245,6 +251,7 @@ def calibrate_flavours(
         cache_dir, calib_id: as for :func:`.quantize.quantize_int8`.
         progress: a tqdm bar over the images.
         threads: ONNX Runtime threads (0: one per core).
+        value_stride: spatial step of the values the histograms read (1: all).
 
     Returns:
         The cache files written (empty when nothing needed the shared pass).
@@ -317,7 +324,8 @@ def calibrate_flavours(
             for feed in inputs[start : start + stride]:
                 values = {**dict(zip(names, session.run(None, dict(feed)), strict=True)), **feed}
                 for t in union:
-                    chunk[t].append(np.asarray(values[t]))
+                    v = np.asarray(values[t])
+                    chunk[t].append(v[..., ::value_stride, ::value_stride] if v.ndim == 4 else v)
                 if bar is not None:
                     bar.update(1)
             with _quiet():

@@ -232,9 +232,7 @@ def _check_io(proto: onnx.ModelProto, channels: int, noise_level_input: bool = F
         dims = vi.type.tensor_type.shape.dim
         kinds = [d.dim_param or d.dim_value for d in dims]
         if len(dims) != 4 or kinds[1] != c or not all(isinstance(k, str) for k in (kinds[0], *kinds[2:])):
-            raise ExportError(
-                f"exported {vi.name!r} has shape {kinds}; expected (N, {c}, H, W) with N, H, W dynamic"
-            )
+            raise ExportError(f"exported {vi.name!r} has shape {kinds}; expected (N, {c}, H, W) with N, H, W dynamic")
 
 
 @dataclass(frozen=True)

@@ -168,9 +168,9 @@ def conv_from_unshuffle(unshuffle: nn.PixelUnshuffle, conv: nn.Conv2d, name: str
     w = conv.weight.reshape(c_out, c_in, s, s, kh, kw).permute(0, 1, 4, 2, 5, 3).reshape(c_out, c_in, s * kh, s * kw)
     assert isinstance(conv.padding, tuple)  # checked above: not a string
     ph, pw = (int(v) for v in conv.padding)
-    fused = nn.Conv2d(
-        c_in, c_out, (s * kh, s * kw), stride=s, padding=(s * ph, s * pw), bias=conv.bias is not None
-    ).to(device=w.device, dtype=w.dtype)
+    fused = nn.Conv2d(c_in, c_out, (s * kh, s * kw), stride=s, padding=(s * ph, s * pw), bias=conv.bias is not None).to(
+        device=w.device, dtype=w.dtype
+    )
     fused.weight.copy_(w)
     if conv.bias is not None:
         assert fused.bias is not None

@@ -6,6 +6,9 @@
 # speed step. MODELS picks the models (default: both); STEP=speed runs only the speed comparison.
 #   unet3_f32_u4_nl:       configs/cpu/unet3_f32_u4_nl.yaml (50 min), then configs/cpu/unet3_f32_u4_nl_qat.yaml (QAT)
 #   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2)
+#   unet3_f48_u4_nl_rgb:   configs/cpu/unet3_f48_u4_nl_rgb.yaml (90 min from scratch on CBSD432), then
+#                          configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml (QAT); scored on CBSD68 and McMaster
+# MODELS=unet3_f48_u4_nl_rgb STEP=speed times the colour model at 1280x720 RGB beside the reference at 1920x1080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${MODELS:-"unet3_f32_u4_nl rednet18_slim64_u2_nl"}
@@ -16,13 +19,18 @@ if [ "${STEP:-all}" != speed ]; then
       unet3_f32_u4_nl)
         run=runs/cpu/unet3_f32_u4_nl_qat; config=configs/cpu/unet3_f32_u4_nl_qat.yaml
         note="Stage 2 of 2: 25 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU, best validation 26.141 dB at step 27,800). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+      unet3_f48_u4_nl_rgb)
+        run=runs/cpu/unet3_f48_u4_nl_rgb_qat; config=configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml
+        note="Stage 2 of 2: 30 min of quantization-aware fine-tuning on one core (first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f48_u4_nl_rgb.yaml: 90 min from scratch on one core of a 2-core CPU shared with other jobs, CBSD432 without its last 8 photos). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
       *)
         run=runs/cpu/$name; config=configs/cpu/$name.yaml
         note="Trained on one core of a 2-core CPU within the config's wall-time budget; the $recipe." ;;
     esac
     tmp=$(mktemp -d)
     .venv/bin/edgedenoise export --model "$run/best.safetensors" --int8 --flavour cpu -o "$tmp" --no-progress
-    .venv/bin/python scripts/model_card.py "$run/best.safetensors" --name "$name" --run-dir "$run" \
+    sets=BSD68,Set12
+    case $name in *_rgb) sets=CBSD68,McMaster ;; esac
+    .venv/bin/python scripts/model_card.py "$run/best.safetensors" --name "$name" --run-dir "$run" --sets "$sets" \
       --data-root ../shared/data --data-label ../shared/data --threads 2 --eval-model "$tmp/$name.onnx" \
       --command "edgedenoise train $config" --config-file "$config" --note "$note"
     mv "$tmp/$name.onnx" "$tmp/$name.int8.cpu.onnx" edgedenoise/weights/
@@ -32,6 +40,14 @@ if [ "${STEP:-all}" != speed ]; then
     cp "$run/log.csv" "$run/config.resolved.yaml" "configs/logs/cpu/$(basename "$run")/"
   done
 fi
-# the real-time model and the speed reference one after the other in one run, 2 threads, 1920x1080 gray
-.venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f32_u4_nl --precision int8 \
-  --size 1920x1080 --threads 2 --iters 20 --json benchmarks/results/realtime_vs_reference.json
+# the real-time models and the speed reference one after the other in one run, 2 threads: gray at 1920x1080, the
+# colour model at 1280x720 RGB (its target: as fast as the reference at 1920x1080 gray)
+case $models in
+  *unet3_f48_u4_nl_rgb*)
+    .venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f48_u4_nl_rgb \
+      --precision fp32,int8 --size 1920x1080,1280x720 --threads 2 --iters 20 \
+      --json benchmarks/results/realtime_rgb_vs_reference.json ;;
+  *)
+    .venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f32_u4_nl --precision int8 \
+      --size 1920x1080 --threads 2 --iters 20 --json benchmarks/results/realtime_vs_reference.json ;;
+esac

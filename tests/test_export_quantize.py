@@ -282,8 +282,8 @@ def test_gate_keeps_the_most_sensitive_layers_in_float(tiny: dict, tmp_path: Pat
                                max_float_fraction=1.0, **common)  # fmt: skip
     convs = [n.name for n in onnx.load_model(str(tiny["prepared"])).graph.node if n.op_type == "Conv"]
     assert sorted(res.noise_db) == sorted(convs)  # every node ranked by quantization noise
-    assert set(res.sensitivity) == set(sweep_candidates(convs, res.noise_db, 4))  # the sweep measured these
-    assert set(res.sensitivity) >= set(convs[:4]) | set(convs[-4:])
+    assert set(res.sensitivity) == set(sweep_candidates(convs, res.noise_db, 3))  # the sweep measured these
+    assert set(res.sensitivity) >= set(convs[:3]) | set(convs[-3:])
     assert res.kept_float, "a third of the first drop needs at least one float layer"
     helpful = sorted((n for n in res.sensitivity if res.sensitivity[n] > 0), key=lambda n: -res.sensitivity[n])
     ranked = helpful + sorted((n for n in convs if n not in helpful), key=lambda n: -res.noise_db[n])
@@ -317,7 +317,9 @@ def test_one_calibration_pass_gives_each_flavour_the_ranges_onnx_runtime_compute
     feeds = [{"noisy": x} for x in tiny["calib"]]
     opts = [Int8Options(flavour=f, method=CalibMethod.PERCENTILE, strided_calibration=4) for f in Int8Flavour]
     shared, alone = tmp_path / "shared", tmp_path / "alone"
-    written = calibrate_flavours(tiny["prepared"], opts, feeds, cache_dir=shared, calib_id="t", threads=1)
+    written = calibrate_flavours(
+        tiny["prepared"], opts, feeds, cache_dir=shared, calib_id="t", threads=1, value_stride=1
+    )
     assert len(written) == 2
     for o in opts:
         quantize_int8(tiny["prepared"], alone / f"{o.flavour.value}.onnx", o, inputs=tiny["calib"], cache_dir=alone,
