@@ -4,7 +4,8 @@
 # standard protocol, and 8-bit clipped files told the true and the estimated σ), then the side-by-side speed run of
 # the real-time model and the speed reference at 1920x1080. Repo root, venv at .venv, nothing else running for the
 # speed step. MODELS picks the models (default: both); STEP=speed runs only the speed comparison.
-#   unet3_f32_u4_nl:       configs/cpu/unet3_f32_u4_nl.yaml (50 min), then configs/cpu/unet3_f32_u4_nl_qat.yaml (QAT)
+#   unet3_f32_u4_nl:       configs/cpu/unet3_f32_u4_nl.yaml (50 min), configs/cpu/unet3_f32_u4_nl_qat.yaml (QAT), then
+#                          a warm restart (unet3_f32_u4_nl_restart.yaml) and QAT again (unet3_f32_u4_nl_restart_qat.yaml)
 #   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2)
 #   unet3_f48_u4_nl_rgb:   configs/cpu/unet3_f48_u4_nl_rgb.yaml (90 min from scratch on CBSD432), then
 #                          configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml (QAT); scored on CBSD68 and McMaster
@@ -17,8 +18,8 @@ if [ "${STEP:-all}" != speed ]; then
   for name in $models; do
     case $name in
       unet3_f32_u4_nl)
-        run=runs/cpu/unet3_f32_u4_nl_qat; config=configs/cpu/unet3_f32_u4_nl_qat.yaml
-        note="Stage 2 of 2: 25 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU, best validation 26.141 dB at step 27,800). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+        run=runs/cpu/unet3_f32_u4_nl_restart_qat; config=configs/cpu/unet3_f32_u4_nl_restart_qat.yaml
+        note="Stage 4 of 4: 20 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float) after a warm restart (configs/cpu/unet3_f32_u4_nl_restart.yaml: 55 min, cosine from 3e-4, best validation 26.302 dB) of the weights of stages 1-2 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU; configs/cpu/unet3_f32_u4_nl_qat.yaml: 25 min QAT). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
       unet3_f48_u4_nl_rgb)
         run=runs/cpu/unet3_f48_u4_nl_rgb_qat; config=configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml
         note="Stage 2 of 2: 30 min of quantization-aware fine-tuning on one core (first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f48_u4_nl_rgb.yaml: 90 min from scratch on one core of a 2-core CPU shared with other jobs, CBSD432 without its last 8 photos). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
