@@ -13,8 +13,8 @@ prints p50/p90/p99 and throughput.
 Needs no PyTorch; needs OpenCV (``pip install 'edgedenoise[camera]'``: opencv-python-headless) for ``--source``,
 ``--output`` and the YUV formats. Run from the repository root, e.g.::
 
-    python examples/camera_pipeline.py unet3_f48_u4_nl_rgb --frames 100 --size 1280x720 --noise-profile 0.01,0.0004
-    python examples/camera_pipeline.py unet3_f48_u4_nl_rgb --source street.mp4 --sigma auto --output clean.mp4
+    python examples/camera_pipeline.py unet3_f32_u4_nl --frames 100 --size 1280x720 --noise-profile 0.01,0.0004
+    python examples/camera_pipeline.py unet3_f32_u4_nl --source street.mp4 --sigma auto --output clean.mp4
     python examples/camera_pipeline.py unet3_f32_u4_nl --source 0 --pixel-format nv12 --frames 300
 """
 
@@ -129,6 +129,15 @@ def denoise_frame(dn: Denoiser, bgr: np.ndarray, pixel_format: str) -> np.ndarra
     return np.asarray(cv2.cvtColor(dn(nv12, pixel_format="nv12"), cv2.COLOR_YUV2BGR_NV12))
 
 
+def round_trip(bgr: np.ndarray, pixel_format: str) -> np.ndarray:
+    """``bgr`` converted to ``pixel_format`` and back without denoising: what the layout alone does to a frame
+    (YUV 4:2:0 halves the chroma resolution), so that PSNR before and after measures the denoiser only."""
+    if pixel_format == "bgr":
+        return bgr
+    cv2 = opencv()
+    return np.asarray(cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420))
+
+
 def _producer(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], q: queue.Queue[object]) -> None:
     try:
         for item in frames:
@@ -147,7 +156,12 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def _noise_level(args: argparse.Namespace) -> dict[str, Any]:
     """The Denoiser's noise settings from ``--sigma`` / ``--noise-profile`` (blind models take neither)."""
     if args.noise_profile:
-        a, b = (float(v) for v in args.noise_profile.split(","))
+        try:
+            a, b = (float(v) for v in args.noise_profile.split(","))
+        except ValueError:
+            raise InvalidInputError(
+                f"--noise-profile {args.noise_profile!r}: give A,B (variance a·x + b), e.g. 0.01,0.0004"
+            ) from None
         return {"noise_profile": (a, b)}
     if args.sigma is None:
         return {}
@@ -156,7 +170,14 @@ def _noise_level(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     """Run the pipeline; returns the latency percentiles (ms), throughput and, for generated frames, PSNRs (dB)."""
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise InvalidInputError(f"--size {args.size!r}: give WxH in pixels, e.g. 640x480") from None
+    if width < 1 or height < 1 or args.frames < 1:
+        raise InvalidInputError(f"--size {args.size} and --frames {args.frames} must be positive")
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        raise InvalidInputError(f"--output {args.output}: the folder {Path(args.output).parent} does not exist")
     if args.pixel_format in ("nv12", "i420") and (width % 2 or height % 2):
         raise InvalidInputError(f"--pixel-format {args.pixel_format} needs an even frame size, got {args.size}")
     noise = (args.gen_a, args.gen_b)
@@ -198,8 +219,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                         fourcc = cv2.VideoWriter_fourcc(*"mp4v")
                         writer = cv2.VideoWriter(str(tmp), fourcc, args.fps, (out.shape[1], out.shape[0]))
                     writer.write(out)
-                if clean is not None:
-                    psnr_in.append(_psnr(frame, clean))
+                if clean is not None:  # the noisy figure goes through the same layout round trip as the output
+                    psnr_in.append(_psnr(round_trip(frame, args.pixel_format), clean))
                     psnr_out.append(_psnr(out, clean))
             if writer is not None and tmp is not None:
                 writer.release()
@@ -242,8 +263,8 @@ def main() -> None:
     p.add_argument("--noise-profile", help="A,B: camera noise variance a·x + b for a conditioned model")
     p.add_argument("--gen-a", type=float, default=0.01, help="Poisson gain a of generated frames (default 0.01)")
     p.add_argument("--gen-b", type=float, default=0.0004, help="read-noise variance b of generated frames (0.0004)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--seed", type=int, default=0, help="noise seed of generated frames (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads of the Denoiser (default: all cores)")
     args = p.parse_args()
     try:
         stats = run(args)

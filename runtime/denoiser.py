@@ -270,7 +270,7 @@ class Denoiser(Closeable):
             bit_depth: significant bits of a ``uint16`` image (None: the Denoiser's ``bit_depth``, else 16).
             pixel_format: :class:`PixelFormat` of ``image`` (None: gray or RGB by its shape). ``bgr`` gives
                 exactly the RGB result with the channels reversed; ``nv12`` / ``i420`` denoise the Y (luma) plane
-                and return the chroma planes as they were (a gray model's job; H and W even, uint8).
+                and, with a gray model, the U and V planes at their own estimated σ (H and W even, uint8).
 
         Returns:
             The denoised image, a new array: same shape and dtype (byte order included); clipped to the value
@@ -285,7 +285,7 @@ class Denoiser(Closeable):
         if pixel_format is not None:
             fmt = parse_enum(PixelFormat, pixel_format, "pixel format")
             if fmt in (PixelFormat.NV12, PixelFormat.I420):
-                return self._yuv420(np.asarray(image), sigma, bit_depth)
+                return self._yuv420(np.asarray(image), fmt, sigma, bit_depth)
             arr = np.asarray(image)
             channels = arr.shape[-1] if arr.ndim >= 3 else 1
             if (fmt is PixelFormat.GRAY) != (channels == 1) or arr.ndim < 2:
@@ -315,8 +315,17 @@ class Denoiser(Closeable):
         out = from_range(y, lo, hi, arr.dtype, top)
         return out.reshape(arr.shape).astype(given, copy=False)
 
-    def _yuv420(self, frame: np.ndarray, sigma: float | str | np.ndarray | None, bit_depth: int | None) -> np.ndarray:
-        """An NV12 / I420 frame ``(H·3/2, W)`` uint8: the Y plane denoised, the chroma rows copied."""
+    def _yuv420(
+        self, frame: np.ndarray, fmt: PixelFormat, sigma: float | str | np.ndarray | None, bit_depth: int | None
+    ) -> np.ndarray:
+        """An NV12 / I420 frame ``(H·3/2, W)`` uint8: the Y plane denoised with ``sigma``; with a gray model the U
+        and V planes (H/2, W/2) too, each with its own estimated σ (``"auto"``: chroma noise differs from luma
+        noise, and a σ or camera profile given for the frame describes Y), else the chroma rows are copied.
+
+        Why the chroma: measured on generated camera frames (Poisson-Gaussian a = 0.01, b = 0.0004, 640x480,
+        ``unet3_f32_u4_nl``), denoising Y alone took the BGR PSNR from 22.48 to 22.58 dB (the chroma noise
+        stays); the chroma planes cost a quarter of the Y plane each.
+        """
         if frame.ndim != 2 or frame.dtype != np.uint8 or frame.shape[0] % 3 or frame.shape[1] % 2:
             raise InvalidInputError(
                 f"a YUV 4:2:0 frame (nv12, i420) is (H*3/2, W) uint8 with H and W even, got {frame.shape} {frame.dtype}"
@@ -324,8 +333,20 @@ class Denoiser(Closeable):
         h = frame.shape[0] * 2 // 3
         if h % 2:
             raise InvalidInputError(f"a YUV 4:2:0 frame needs an even height; {frame.shape[0]} rows give H = {h}")
+        w = frame.shape[1]
         out = frame.copy()
         out[:h] = self(frame[:h], sigma=sigma, bit_depth=bit_depth)
+        if self.cfg.in_channels != 1:
+            return out
+        chroma_sigma = "auto" if self.takes_noise_level else None
+        if fmt is PixelFormat.I420:  # U then V, each (H/2, W/2), contiguous
+            planes = out[h:].reshape(2, h // 2, w // 2)
+            for k in range(2):
+                planes[k] = self(np.ascontiguousarray(planes[k]), sigma=chroma_sigma, bit_depth=bit_depth)
+        else:  # NV12: U and V interleaved in (H/2, W) rows
+            uv = out[h:]
+            for k in range(2):
+                uv[:, k::2] = self(np.ascontiguousarray(uv[:, k::2]), sigma=chroma_sigma, bit_depth=bit_depth)
         return out
 
     def _int_top(self, nhwc: np.ndarray, bit_depth: int | None) -> float | None:

@@ -41,19 +41,33 @@ def test_bgr_is_the_rgb_result_reversed_exactly() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["nv12", "i420"])
-def test_yuv420_keeps_layout_and_improves_the_y_plane(fmt: str) -> None:
+def test_yuv420_keeps_layout_and_denoises_every_plane(fmt: str) -> None:
     clean = _clean()
     h, w = clean.shape
     y = _noisy_u8(clean, 25, 0)
-    chroma = np.random.default_rng(1).integers(0, 256, (h // 2, w), dtype=np.uint8)  # U/V rows, whatever the order
+    # smooth chroma planes (H/2, W/2) with their own noise, laid out as the format says
+    u_clean, v_clean = clean[::2, ::2] * 0.5 + 64, 255 - clean[1::2, 1::2] * 0.5
+    u, v = _noisy_u8(u_clean, 10, 1), _noisy_u8(v_clean, 10, 2)
+    if fmt == "i420":
+        chroma = np.concatenate([u.reshape(-1), v.reshape(-1)]).reshape(h // 2, w)
+    else:
+        chroma = np.empty((h // 2, w), np.uint8)
+        chroma[:, 0::2], chroma[:, 1::2] = u, v
     frame = np.concatenate([y, chroma])
     with Denoiser(GRAY_MODEL, threads=1) as dn:
         out = dn(frame, pixel_format=fmt)
         alone = dn(y)
+        u_alone, v_alone = dn(u), dn(v)
     assert out.shape == frame.shape == (h * 3 // 2, w) and out.dtype == np.uint8
-    np.testing.assert_array_equal(out[h:], chroma)  # chroma left as it was
     np.testing.assert_array_equal(out[:h], alone)  # the Y plane is what the gray model makes of it
     assert psnr_np(out[:h], clean) >= psnr_np(y, clean) + 4.0
+    if fmt == "i420":
+        u_out, v_out = out[h:].reshape(-1)[: u.size].reshape(u.shape), out[h:].reshape(-1)[u.size :].reshape(v.shape)
+    else:
+        u_out, v_out = out[h:, 0::2], out[h:, 1::2]
+    np.testing.assert_array_equal(u_out, u_alone)  # each chroma plane denoised as a gray image of its own
+    np.testing.assert_array_equal(v_out, v_alone)
+    assert psnr_np(u_out, u_clean) > psnr_np(u, u_clean) + 1.0 and psnr_np(v_out, v_clean) > psnr_np(v, v_clean) + 1.0
     with pytest.raises(InvalidInputError, match="YUV 4:2:0"):
         Denoiser(GRAY_MODEL, threads=1)(frame[:, :-1], pixel_format=fmt)
 
