@@ -15,12 +15,27 @@ from .errors import InvalidInputError
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
+#: RGB -> opponent colour planes (O1, O2, O3) = ((R+G+B)/3, (R-B)/2, (R-2G+B)/4), the luminance-chrominance
+#: transform of BM3D's reference code used by CBM3D (Dabov et al., ICIP 2007, Sec. 2). Its rows are orthogonal:
+#: independent noise of σ on R, G, B stays independent, with σ times each row's length.
+OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=np.float64)
+#: Added to the chrominance planes (value units of a [0, 1] range) so they sit where a gray model's input does.
+CHROMA_OFFSET = np.array([0.0, 0.5, 0.5], dtype=np.float64)
+
 
 class ColorMode(str, enum.Enum):
-    """How a gray (1-channel) model denoises a colour image."""
+    """How a gray (1-channel) model denoises a colour image.
 
+    ``per-channel``: R, G and B each as a gray image. ``luma``: only Y (BT.601), the change added to every
+    channel. ``opponent``: the three opponent planes (:data:`OPPONENT`), each as a gray image told its own σ
+    (CBM3D's luminance-chrominance route; needs a model with a noise-level input). ``auto``: ``opponent`` for
+    models with a noise-level input, ``per-channel`` for blind ones.
+    """
+
+    AUTO = "auto"
     PER_CHANNEL = "per-channel"
     LUMA = "luma"
+    OPPONENT = "opponent"
 
 
 class PixelFormat(str, enum.Enum):

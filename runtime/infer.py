@@ -263,7 +263,7 @@ class InferRun(Closeable):
         device: int | None = None,
         allow_fallback: bool = False,
         tile: int | None = None,
-        color: str | ColorMode = ColorMode.PER_CHANNEL,
+        color: str | ColorMode = ColorMode.AUTO,
         threads: int | None = None,
         noisy_sigma: float | None = None,
         seed: int = 0,

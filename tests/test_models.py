@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from edgedenoise.models import count_macs_per_pixel, count_params, create_model, list_models, model_cfg, resolve_name
+from edgedenoise.models.opponent import RGB_ONLY
 from edgedenoise.runtime.errors import UnknownModelError
 
 EXPECTED = {"rednet10", "rednet20", "rednet30", "rednet30_s2", "memnet_m6r6", "memnet_m4r4"}
@@ -36,6 +37,10 @@ def test_registry_has_the_model_zoo() -> None:
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_shape_grad_finite(name: str, in_channels: int) -> None:
     torch.manual_seed(0)
+    if in_channels == 1 and name in RGB_ONLY:
+        with pytest.raises(ValueError, match="take 3 channels"):
+            create_model(name, features=8, in_channels=1)
+        return
     model = create_model(name, features=8, in_channels=in_channels)
     cfg = model.cfg
     assert cfg.in_channels == in_channels and cfg.arch == name
@@ -114,3 +119,29 @@ def test_rednet_skip_connections_are_symmetric() -> None:
     m30 = create_model("rednet30")
     assert m30._skip_from == {k: 15 - k for k in range(1, 15) if (15 - k) % 2 == 0}
     assert create_model("rednet10")._skip_from == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "gray"), [("rednet18_slim64_u2_nl_rgb", "rednet18_slim64_u2_nl"), ("unet3_f32_u4_nl_rgb", "unet3_f32_u4_nl")]
+)
+def test_opponent_composite_is_the_gray_model_on_opponent_planes(name: str, gray: str) -> None:
+    """Same state dict as the gray model; output = RGB minus the gray model's noise on each opponent plane
+    (told σ times the plane's row length) taken back through the inverse transform, written out here."""
+    torch.manual_seed(1)
+    g = create_model(gray, features=8).eval()
+    c = create_model(name, features=8).eval()
+    assert c.cfg.in_channels == 3 and c.cfg.noise_level_input
+    assert c.state_dict().keys() == g.state_dict().keys()
+    c.load_state_dict(g.state_dict())
+    t = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=torch.float64)
+    x = torch.rand(2, 3, 32, 48, dtype=torch.float64)
+    sigma = torch.rand(2, 1, 32, 48, dtype=torch.float64) * 0.2
+    opp = torch.einsum("kc,nchw->nkhw", t, x) + torch.tensor([0, 0.5, 0.5], dtype=torch.float64).view(1, 3, 1, 1)
+    with torch.no_grad():
+        noise = torch.cat(
+            [opp[:, k : k + 1] - g.double()(opp[:, k : k + 1], sigma * t[k].norm()) for k in range(3)], dim=1
+        )
+        expect = x - torch.einsum("ck,nkhw->nchw", torch.linalg.inv(t), noise)
+        got = c.double()(x, sigma)
+    torch.testing.assert_close(got, expect, atol=1e-6, rtol=0)  # the transform is kept in float32
+    assert count_macs_per_pixel(c.float()) == pytest.approx(3 * count_macs_per_pixel(g.float()), rel=1e-6)

@@ -51,7 +51,11 @@ _MAX_PIXELS_HELP = (
     help="Activation memory one model run may take (MiB) before an image is tiled; frames that fit run whole.",
 )
 @options.choice_option(
-    "--color", ColorMode, "per-channel", "Gray model on colour images: denoise each channel, or only the luma."
+    "--color",
+    ColorMode,
+    "auto",
+    "Gray model on colour images: opponent planes each told its σ (auto for noise-level models), each channel "
+    "(auto for blind ones), or only the luma.",
 )
 @options.choice_option(
     "--nonfinite", NonFinite, "raise", "NaN/Inf in float images: fail the file, or replace (NaN/-Inf -> 0, +Inf -> 1)."

@@ -7,7 +7,7 @@ checkpoint.
 """
 
 from ..runtime.contract import ModelCfg
-from . import memnet, rednet, slim, unet  # noqa: F401  (registers the variants)
+from . import memnet, opponent, rednet, slim, unet  # noqa: F401  (registers the variants)
 from .loading import LoadedModel, load_checkpoint, load_model, load_torch_model, model_file
 from .pretrained import (
     load_pretrained,

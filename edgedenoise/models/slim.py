@@ -180,24 +180,6 @@ def rednet18_slim64_u2_nl(in_channels: int = 1, features: int = 64, noise: str =
     return SlimRED(18, features, 2, in_channels, arch="rednet18_slim64_u2_nl", noise=noise, noise_level_input=True)
 
 
-@register_model
-def rednet18_slim64_u2_nl_rgb(in_channels: int = 3, features: int = 64, noise: str = "untrained") -> SlimRED:
-    """The colour FFDNet-cost model: :func:`rednet18_slim64_u2_nl` on RGB, 3 channels in and out, one σ map.
-
-    Joint colour denoising as FFDNet's colour network (Zhang et al., IEEE TIP 2018, Sec. III-A: the x2 sub-images
-    of all three channels enter one stack, so it uses the correlation between channels). About 150k MACs/pixel
-    (the 12 colour sub-images and 12 outputs add 1 %). Inputs ``noisy`` ``(N, 3, H, W)`` RGB and ``sigma``
-    ``(N, 1, H, W)`` (σ/255 per pixel), even H and W.
-
-    No weights ship yet. Starting it from the gray model's weights tiled over the colours (entrance conv / 3,
-    exit conv repeated) is a saddle point: every colour sees and predicts the same, the part of the noise that
-    differs between colours gives no gradient, and on CBSD432 it sat at 21.4 dB on the validation images at σ 25
-    after 100 steps (the noisy input is 20.2), with Gaussian jitter on the tiled weights too. Train it from
-    scratch, which on the 2-core CPU is too slow for this 151k-MACs/pixel model; it needs GPU hours.
-    """
-    return SlimRED(18, features, 2, in_channels, arch="rednet18_slim64_u2_nl_rgb", noise=noise, noise_level_input=True)
-
-
 def add_noise_level_input(model: SlimRED, arch: str) -> SlimRED:
     """A noise-level-conditioned copy of a blind :class:`SlimRED` that computes exactly what ``model`` computes.
 

@@ -1,0 +1,127 @@
+"""Colour denoisers built from a σ-conditioned gray network in a luminance-chrominance space.
+
+Method: CBM3D's (Dabov, Foi, Katkovnik, Egiazarian, "Color Image Denoising via Sparse 3D Collaborative Filtering
+with Grouping Constraint in Luminance-Chrominance Space", ICIP 2007, Sec. 2): the RGB image is taken to the
+opponent colour space of BM3D's reference code,
+
+    O1 = (R + G + B) / 3,   O2 = (R - B) / 2,   O3 = (R - 2G + B) / 4,
+
+whose rows are orthogonal, so AWGN of σ on each of R, G, B stays independent and Gaussian with σ times each
+row's length (0.577σ, 0.707σ, 0.612σ). Natural images put almost all their structure into O1; O2 and O3 are
+smooth, so a denoiser told their (lower) σ removes far more noise from them than from R, G or B. Each plane
+goes through one shared gray network that takes a σ map (FFDNet, Zhang et al., IEEE TIP 2018, Sec. III-B), and
+the predicted noise goes back through the inverse transform. The chrominance planes are shifted by +0.5 into
+the [0, 1] range the gray network saw in training.
+
+Why this and not a joint 3-in network: trained from scratch on a 2-core CPU, the joint models stayed below the
+gray model run on R, G, B separately (docs/noise-level.md, "Colour models"), and starting a joint model from
+tiled gray weights is a saddle point. This composite starts exactly at the gray model's quality in opponent
+space (+1.5 dB over per-channel on CBSD68 at σ 25) and is then fine-tuned on colour images (CBSD432), where
+the chrominance planes are the kind of input the gray training set never showed.
+
+The composite's state dict is exactly the gray network's (the transform is fixed and not saved), so gray
+weights load into it and it trains with the same tools. Export sees one graph: inputs ``noisy`` (N, 3, H, W)
+and ``sigma`` (N, 1, H, W), the three planes batched through the gray network as (3N, 1, H, W). The transforms
+are MatMul and Sub nodes, which INT8 export leaves in float (they are not among the quantized operator types),
+so the image is not rounded to 8 bits on the way in or out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..runtime.frames import CHROMA_OFFSET, OPPONENT
+from .registry import register_model
+from .slim import SlimRED
+from .unet import UNetNL
+
+
+class OpponentColour(nn.Module):
+    """Mixin that turns a gray, σ-conditioned residual denoiser class into an RGB one (see the module docstring).
+
+    Use it first in the bases, before the gray class: ``class OpponentSlimRED(OpponentColour, SlimRED)``. The
+    gray class is built with one input channel; ``cfg.in_channels`` becomes 3 and ``cfg.arch`` the given name.
+
+    Input: ``x`` ``(N, 3, H, W)`` float32 RGB in [0, 1] (may exceed it) and ``sigma`` ``(N, 1, H, W)`` float32,
+    the noise standard deviation per pixel and per channel in value units (σ/255), as for the gray network.
+    Output: the denoised RGB image ``(N, 3, H, W)``, not clipped.
+    """
+
+    cfg: Any
+
+    def __init__(self, *args: Any, arch: str, **kwargs: Any) -> None:
+        kwargs["in_channels"] = 1
+        super().__init__(*args, arch=arch, **kwargs)
+        if not self.cfg.noise_level_input:
+            raise ValueError(f"{arch}: the opponent-space composite needs a gray model with a noise-level input")
+        self.cfg = dataclasses.replace(self.cfg, in_channels=3)
+        t = torch.tensor(OPPONENT, dtype=torch.float64)
+        # Not persistent: the state dict stays the gray network's.
+        f32 = torch.float32
+        self.register_buffer("to_opp", t.T.to(f32).contiguous(), persistent=False)  # NHWC @ to_opp
+        self.register_buffer("from_opp", torch.linalg.inv(t).T.to(f32).contiguous(), persistent=False)
+        self.register_buffer("neg_offset", -torch.tensor(CHROMA_OFFSET, dtype=f32), persistent=False)
+        self.register_buffer("sigma_gain", t.norm(dim=1).to(f32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``(N, 3, H, W)``; ``sigma``: ``(N, 1, H, W)`` (σ/255 per pixel). Returns ``(N, 3, H, W)``."""
+        sigma = self._require_sigma(sigma)  # type: ignore[attr-defined]
+        n, c, h, w = x.shape
+        if c != 3:
+            raise ValueError(f"{self.cfg.arch} takes RGB input (N, 3, H, W), got {c} channel(s)")
+        nhwc = x.permute(0, 2, 3, 1)
+        # Sub of the negated offset, not Add: INT8 export quantizes Add nodes, and this one must stay float.
+        opp = (nhwc @ self.to_opp - self.neg_offset).permute(0, 3, 1, 2)
+        planes = opp.reshape(n * 3, 1, h, w)
+        sig = (sigma * self.sigma_gain).reshape(n * 3, 1, h, w)
+        noise = planes - super().forward(planes, sig)  # type: ignore[misc]
+        noise_rgb = noise.reshape(n, 3, h, w).permute(0, 2, 3, 1) @ self.from_opp
+        return x - noise_rgb.permute(0, 3, 1, 2)
+
+
+class OpponentSlimRED(OpponentColour, SlimRED):
+    """:class:`SlimRED` (with a σ input) run on the opponent planes of an RGB image; see :class:`OpponentColour`."""
+
+
+class OpponentUNet(OpponentColour, UNetNL):
+    """:class:`UNetNL` run on the opponent planes of an RGB image; see :class:`OpponentColour`."""
+
+
+@register_model
+def rednet18_slim64_u2_nl_rgb(in_channels: int = 3, features: int = 64, noise: str = "untrained") -> OpponentSlimRED:
+    """The colour FFDNet-cost model: ``rednet18_slim64_u2_nl`` on the opponent planes of an RGB image.
+
+    Inputs ``noisy`` ``(N, 3, H, W)`` RGB and ``sigma`` ``(N, 1, H, W)`` (σ/255 per pixel, per channel), even H
+    and W. About 446k MACs per RGB pixel (three planes of 148.8k): 149k per value, as the gray model and as
+    FFDNet's colour network per value (Zhang et al., IEEE TIP 2018, Table I: 96 features, 12 layers on x2
+    sub-images). Warm start: the gray model's weights; fine-tuned on CBSD432.
+    """
+    _rgb_only(in_channels)
+    return OpponentSlimRED(
+        18, features, 2, arch="rednet18_slim64_u2_nl_rgb", noise=noise, noise_level_input=True
+    )
+
+
+@register_model
+def unet3_f32_u4_nl_rgb(in_channels: int = 3, features: int = 32, noise: str = "untrained") -> OpponentUNet:
+    """The colour real-time model: ``unet3_f32_u4_nl`` on the opponent planes of an RGB image.
+
+    Inputs ``noisy`` ``(N, 3, H, W)`` RGB and ``sigma`` ``(N, 1, H, W)`` (σ/255 per pixel, per channel), H and W
+    multiples of 16. About 9.7k MACs per RGB pixel (three planes of 3.2k). Warm start: the gray model's weights;
+    fine-tuned on CBSD432.
+    """
+    _rgb_only(in_channels)
+    return OpponentUNet(features, 4, arch="unet3_f32_u4_nl_rgb", noise=noise)
+
+
+#: The registered models that take RGB only (``in_channels=1`` is refused).
+RGB_ONLY = ("rednet18_slim64_u2_nl_rgb", "unet3_f32_u4_nl_rgb")
+
+
+def _rgb_only(in_channels: int) -> None:
+    if in_channels != 3:
+        raise ValueError(f"the opponent-space colour models take 3 channels (RGB), got in_channels={in_channels}")
