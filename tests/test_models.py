@@ -122,7 +122,8 @@ def test_rednet_skip_connections_are_symmetric() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "gray"), [("rednet18_slim64_u2_nl_rgb", "rednet18_slim64_u2_nl"), ("unet3_f32_u4_nl_rgb", "unet3_f32_u4_nl")]
+    ("name", "gray"),
+    [("rednet18_slim64_u2_nl_rgb", "rednet18_slim64_u2_nl"), ("unet3_f32_u4_nl_rgb", "unet3_f32_u4_nl")],
 )
 def test_opponent_composite_is_the_gray_model_on_opponent_planes(name: str, gray: str) -> None:
     """Same state dict as the gray model; output = RGB minus the gray model's noise on each opponent plane

@@ -32,15 +32,15 @@ import dataclasses
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..runtime.frames import CHROMA_OFFSET, OPPONENT
+from ._common import ResidualDenoiser
 from .registry import register_model
 from .slim import SlimRED
 from .unet import UNetNL
 
 
-class OpponentColour(nn.Module):
+class OpponentColour(ResidualDenoiser):
     """Mixin that turns a gray, σ-conditioned residual denoiser class into an RGB one (see the module docstring).
 
     Use it first in the bases, before the gray class: ``class OpponentSlimRED(OpponentColour, SlimRED)``. The
@@ -51,11 +51,14 @@ class OpponentColour(nn.Module):
     Output: the denoised RGB image ``(N, 3, H, W)``, not clipped.
     """
 
-    cfg: Any
+    to_opp: torch.Tensor
+    from_opp: torch.Tensor
+    neg_offset: torch.Tensor
+    sigma_gain: torch.Tensor
 
     def __init__(self, *args: Any, arch: str, **kwargs: Any) -> None:
         kwargs["in_channels"] = 1
-        super().__init__(*args, arch=arch, **kwargs)
+        super().__init__(*args, arch=arch, **kwargs)  # type: ignore[misc]  # the gray class, next in the MRO
         if not self.cfg.noise_level_input:
             raise ValueError(f"{arch}: the opponent-space composite needs a gray model with a noise-level input")
         self.cfg = dataclasses.replace(self.cfg, in_channels=3)
@@ -69,7 +72,7 @@ class OpponentColour(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(N, 3, H, W)``; ``sigma``: ``(N, 1, H, W)`` (σ/255 per pixel). Returns ``(N, 3, H, W)``."""
-        sigma = self._require_sigma(sigma)  # type: ignore[attr-defined]
+        sigma = self._require_sigma(sigma)
         n, c, h, w = x.shape
         if c != 3:
             raise ValueError(f"{self.cfg.arch} takes RGB input (N, 3, H, W), got {c} channel(s)")
@@ -78,7 +81,7 @@ class OpponentColour(nn.Module):
         opp = (nhwc @ self.to_opp - self.neg_offset).permute(0, 3, 1, 2)
         planes = opp.reshape(n * 3, 1, h, w)
         sig = (sigma * self.sigma_gain).reshape(n * 3, 1, h, w)
-        noise = planes - super().forward(planes, sig)  # type: ignore[misc]
+        noise = planes - super().forward(planes, sig)
         noise_rgb = noise.reshape(n, 3, h, w).permute(0, 2, 3, 1) @ self.from_opp
         return x - noise_rgb.permute(0, 3, 1, 2)
 
