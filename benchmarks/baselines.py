@@ -296,7 +296,7 @@ def run_baselines(
         den = bm3d_denoiser(sigma) if method == "bm3d" else nlm_denoiser(params["h"])
         log(f"{method}: {len(names)} images of {data_dir.name} at sigma {sigma:g} ...")
         entry: dict[str, Any] = {"key": key, "method": method, "params": params, "version": version}
-        if method == "nlm":
+        if method == "nlm" and tuning is not None:  # set above for NLM
             entry["tuning"] = {k: tuning[k] for k in ("factor", "table", "train_dir", "n_images")}
         entry.update(score(den, data_dir, sigma, seed, limit))
         entry["frame"] = None

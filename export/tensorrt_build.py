@@ -58,11 +58,12 @@ def engine_notice(onnx_files: Sequence[str | Path]) -> str:
 
     Args:
         onnx_files: the written artifacts an engine would be built from (``.int8.trt.onnx`` / ``.fp16.onnx``,
-            or the FP32 ``.onnx`` when only that was written); empty gives the generic :data:`ENGINE_NOTICE`.
+            or the FP32 ``.onnx`` when only that was written), named by the path export wrote them to (with the
+            ``-o`` folder, so the command runs as printed); empty gives the generic :data:`ENGINE_NOTICE`.
     """
     if not onnx_files:
         return ENGINE_NOTICE
-    cmds = " and ".join(f"`edgedenoise build {Path(p).name}`" for p in onnx_files)
+    cmds = " and ".join(f"`edgedenoise build {Path(p)}`" for p in onnx_files)  # as written: runnable from here
     return f"TensorRT is not installed here: build the engine on the target device with {cmds}"
 
 

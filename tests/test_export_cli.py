@@ -48,7 +48,7 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
     names = ["rednet10_s2.onnx", "rednet10_s2.fp16.onnx", "rednet10_s2.int8.cpu.onnx", "rednet10_s2.int8.trt.onnx"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     lines = res.output.splitlines()
-    assert lines[0].split() == ["artifact", "precision", "size", "PSNR", "vs", "FP32", "drop", "path"]
+    assert lines[0].split() == ["artifact", "precision", "size", "PSNR", "vs", "FP32", "PSNR", "change", "path"]
     rows = {ln.split()[0]: ln for ln in lines[2:6]}
     assert sorted(rows) == sorted(names)
     assert "reference" in rows["rednet10_s2.onnx"]
@@ -56,7 +56,8 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
         # the notice names the files an engine is built from: the fp16 and the TensorRT-flavour INT8 ones
         assert lines[-1] == (
             "TensorRT is not installed here: build the engine on the target device with "
-            "`edgedenoise build rednet10_s2.fp16.onnx` and `edgedenoise build rednet10_s2.int8.trt.onnx`"
+            f"`edgedenoise build {out / 'rednet10_s2.fp16.onnx'}` and "
+            f"`edgedenoise build {out / 'rednet10_s2.int8.trt.onnx'}`"
         )
     import hashlib
 
@@ -72,7 +73,9 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
         quality = json.loads(meta[QUALITY_KEY])
         assert quality["reference"] == "fp32" and quality["drop_db"] <= 0.1 and quality["budget_db"] == 0.1
         # the table shows the drop recorded in the file
-        assert f"{quality['drop_db']:+.3f} dB" in rows[path.name]
+        # a loss shows as a negative change (the file keeps 4 decimals, the table 3)
+        shown = float(rows[path.name].split()[-3])
+        assert shown == pytest.approx(-quality["drop_db"], abs=6e-4) and rows[path.name].split()[-2] == "dB"
         calib = json.loads(meta["edgedenoise.calibration"])
         assert calib["images"] == 6 and calib["sigmas"] == [5.0, 30.0, 55.0]
         assert calib["method"] == {"cpu": "percentile", "trt": "percentile"}[flavour]  # --calib-method auto
@@ -151,5 +154,5 @@ def test_table_marks_a_failed_flavour() -> None:
     ]
     lines = format_table(records)
     assert lines[2].split()[:4] == ["m.onnx", "fp32", "4.20", "MB"] and "reference" in lines[2]
-    assert lines[3].split()[:7] == ["m.int8.cpu.onnx", "int8-cpu", "1.15", "MB", "45.12", "dB", "+0.050"]
+    assert lines[3].split()[:7] == ["m.int8.cpu.onnx", "int8-cpu", "1.15", "MB", "45.12", "dB", "-0.050"]
     assert lines[4].split()[:4] == ["m.int8.trt.onnx", "int8-trt", "-", "FAILED"]

@@ -131,7 +131,7 @@ def test_engine_notice_names_the_files_written() -> None:
 
     assert engine_notice([]) == ENGINE_NOTICE
     only_fp32 = engine_notice([Path("out/rednet30.onnx")])
-    assert only_fp32.endswith("`edgedenoise build rednet30.onnx`") and "int8.trt" not in only_fp32
+    assert only_fp32.endswith("`edgedenoise build out/rednet30.onnx`") and "int8.trt" not in only_fp32
 
 
 def _cuda_ok() -> bool:

@@ -18,7 +18,13 @@ _BACKENDS = [k.value for k in BackendKind] + ["torch"]
 
 @click.command("bench")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--backend", type=click.Choice(_BACKENDS), default="ort-cpu", show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(_BACKENDS),
+    default="auto",
+    show_default=True,
+    help="Where to run: auto (the best backend available for each file, as infer picks), a backend, or torch (eager).",
+)
 @click.option(
     "--precision",
     help="Comma-separated fp32,fp16,int8 (the files `edgedenoise export` writes beside <name>.onnx) "

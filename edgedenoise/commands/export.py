@@ -28,7 +28,7 @@ def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
     """Rows of the ``export`` summary: artifact, precision, size, PSNR vs FP32 (and drop), where written."""
     from ..export.pipeline import ArtifactKind
 
-    header = ("artifact", "precision", "size", "PSNR vs FP32", "drop", "path")
+    header = ("artifact", "precision", "size", "PSNR vs FP32", "PSNR change", "path")
     rows = [header]
     for r in records:
         q = r.quality
@@ -43,7 +43,7 @@ def format_table(records: Sequence[ArtifactRecord]) -> list[str]:
                 "reference"
                 if r.precision == "fp32" and r.kind is ArtifactKind.ONNX
                 else (_db(q.psnr_vs_fp32_db) + " dB" if q else "-"),
-                f"{q.drop_db:+.3f} dB" if q else "-",
+                f"{-q.drop_db:+.3f} dB" if q else "-",  # against clean images: negative = lost to INT8/FP16
                 str(r.path),
             )
         )

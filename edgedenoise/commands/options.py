@@ -28,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALL_CORES = 0
 THREADS_HELP = (
     "CPU threads the computation uses (ONNX Runtime's intra-op threads, and PyTorch's where it runs); "
-    "0 = all cores, one thread per physical core."
+    "0 = the library's default (one thread per physical core)."
 )
 SIZE_FORMAT = "WxH: width x height in pixels, e.g. 1920x1080"
 
