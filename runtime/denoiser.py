@@ -70,7 +70,7 @@ from .frames import (
     parse_enum,
     to_range,
 )
-from .noise_level import estimate_sigma, profile_sigma_map, sigma_map_from
+from .noise_level import estimate_noise_profile, estimate_sigma, profile_sigma_map, sigma_map_from
 from .precision import PrecisionChoice, resolve_precision
 from .tiling import (
     DEFAULT_BLEND,
@@ -100,7 +100,8 @@ class Denoiser(Closeable):
             image spans 0..4095, not 0..65535.
         noise_profile: ``(a, b)``, camera noise of variance ``a·x + b`` (x the clean signal in [0, 1]): a
             conditioned model is told, per frame and per pixel, the σ that profile gives for a smoothed estimate of
-            the signal (:func:`~.noise_level.profile_sigma_map`); used when a call gives no ``sigma``.
+            the signal (:func:`~.noise_level.profile_sigma_map`); used when a call gives no ``sigma``. ``"auto"``
+            fits ``(a, b)`` to each frame (:func:`~.noise_level.estimate_noise_profile`; :meth:`profile_of`).
         precision: for a shipped model *name* run on the CPU: ``"auto"`` (default) runs its FP32 or its INT8 file,
             whichever a short cached timing probe finds faster on this machine (:mod:`.precision`; both are within
             the export's quality budget; :attr:`precision_choice` says what was measured); ``"fp32"`` / ``"int8"``
@@ -143,7 +144,7 @@ class Denoiser(Closeable):
         sigma: float | str | np.ndarray | None = None,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
-        noise_profile: tuple[float, float] | None = None,
+        noise_profile: tuple[float, float] | str | None = None,
         precision: str = "auto",
     ) -> None:
         self.color = parse_enum(ColorMode, color, "color mode")
@@ -189,8 +190,16 @@ class Denoiser(Closeable):
                     )
                 if sigma is not None:
                     raise InvalidInputError("pass either sigma or noise_profile, not both")
-                profile_sigma_map(np.zeros((1, 1), np.float32), noise_profile)  # validates (a, b)
-            self.noise_profile = tuple(float(v) for v in noise_profile) if noise_profile is not None else None
+                if isinstance(noise_profile, str):
+                    if noise_profile != "auto":
+                        raise InvalidInputError(f"noise_profile {noise_profile!r} is not (a, b) or 'auto'")
+                else:
+                    profile_sigma_map(np.zeros((1, 1), np.float32), noise_profile)  # validates (a, b)
+            self.noise_profile: tuple[float, float] | str | None = (
+                noise_profile
+                if noise_profile is None or isinstance(noise_profile, str)
+                else (float(noise_profile[0]), float(noise_profile[1]))
+            )
         except BaseException:
             self.close()
             raise
@@ -457,16 +466,30 @@ class Denoiser(Closeable):
         n, h, w, c = x.shape
         rng = self.cfg.value_range
         if sigma is None and self.noise_profile is not None:
-            prof = (self.noise_profile[0], self.noise_profile[1])
-            return np.stack(
-                [np.stack([profile_sigma_map(x[i, :, :, k], prof, rng) for k in range(c)]) for i in range(n)]
-            )
+            maps = []
+            for i in range(n):
+                prof = self.profile_of(x[i])
+                maps.append(np.stack([profile_sigma_map(x[i, :, :, k], prof, rng) for k in range(c)]))
+            return np.stack(maps)
         if isinstance(given, str) or np.ndim(given) == 0:  # one σ per image: a broadcast view, no (H, W) array
             per_image = [estimate_sigma(x[i], rng) if isinstance(given, str) else given for i in range(n)]
             values = np.stack([sigma_map_from(v, (1, 1), rng) for v in per_image]).reshape(n, 1, 1, 1)
             return np.broadcast_to(values, (n, 1, h, w))
         one = sigma_map_from(given, (h, w), rng)
         return np.broadcast_to(one, (n, 1, h, w))
+
+    def profile_of(self, x: np.ndarray) -> tuple[float, float]:
+        """The ``(a, b)`` noise profile ``noise_profile="auto"`` fits to one ``(H, W, C)`` image in the model's
+        value range (:func:`~.noise_level.estimate_noise_profile`); a fixed profile is returned as it is.
+
+        Raises:
+            InvalidInputError: the Denoiser has no noise profile, or the image is smaller than 16x16.
+        """
+        if self.noise_profile is None:
+            raise InvalidInputError("this Denoiser has no noise profile: pass noise_profile=(a, b) or 'auto'")
+        if isinstance(self.noise_profile, str):
+            return estimate_noise_profile(x, self.cfg.value_range)
+        return self.noise_profile
 
     def _denoise_nhwc(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:
         """``(N, H, W, C)`` float32 -> same, unclipped, mapping image channels onto the model's channels;

@@ -237,7 +237,8 @@ class InferRun(Closeable):
             Refused by blind models.
         nonfinite: NaN/Inf policy for float images (:class:`~.denoiser.NonFinite`).
         noise_profile: ``(a, b)`` of camera noise (variance ``a·x + b``) for a conditioned model: the σ map of each
-            file comes from it (see :class:`~.denoiser.Denoiser`); exclusive with ``sigma`` and ``noisy_sigma``.
+            file comes from it (see :class:`~.denoiser.Denoiser`), or ``"auto"``: fitted to each file; exclusive with
+            ``sigma`` and ``noisy_sigma``.
         max_pixels: the largest image (width x height) read (:func:`~.imageio.read_image`).
         precision: for a shipped model name, ``auto`` (the faster of FP32 and INT8 here), ``fp32`` or ``int8``.
         bit_depth: significant bits of 16-bit files (10 or 12 for most sensors); None: a PNG's ``sBIT`` chunk when
@@ -272,7 +273,7 @@ class InferRun(Closeable):
         nonfinite: str | NonFinite = NonFinite.RAISE,
         max_memory_mb: float = DEFAULT_MEMORY_MB,
         bit_depth: int | None = None,
-        noise_profile: tuple[float, float] | None = None,
+        noise_profile: tuple[float, float] | str | None = None,
         max_pixels: int = MAX_PIXELS,
         precision: str = "auto",
     ) -> None:
@@ -366,7 +367,8 @@ class InferRun(Closeable):
         if told is not None:
             how = "estimated" if self.sigma is None or self.sigma == "auto" else "given"
             if profile:
-                how = "mean of the noise profile's map"
+                fitted = self.denoiser.noise_profile == "auto"
+                how = "mean of the noise profile " + ("fitted to the file" if fitted else "given")
             text += f" (σ {told:.1f}, {how})"
         if p_noisy is not None and p_den is not None:
             text += f": PSNR {p_noisy:.3f} dB noisy -> {p_den:.3f} dB denoised"

@@ -12,7 +12,7 @@ from scipy.ndimage import uniform_filter
 
 from edgedenoise.runtime import Denoiser, PixelFormat
 from edgedenoise.runtime.errors import InvalidInputError
-from edgedenoise.runtime.noise_level import box_blur, profile_sigma_map
+from edgedenoise.runtime.noise_level import box_blur, estimate_noise_profile, profile_sigma_map
 
 SAMPLE = Path(__file__).resolve().parent.parent / "edgedenoise" / "samples" / "cbsd432_103006_gray.png"
 GRAY_MODEL = "rednet12_slim64_u2"  # shipped, blind, gray
@@ -142,3 +142,53 @@ def test_opponent_planes_beat_per_channel_on_a_colour_image() -> None:
     ):
         gain = psnr_np(opp(noisy, sigma=25.0), clean) - psnr_np(per(noisy, sigma=25.0), clean)
     assert gain >= 0.8, gain
+
+
+def _pg_u8(clean: np.ndarray, a: float, b: float, seed: int) -> np.ndarray:
+    """8-bit file of Poisson-Gaussian noise (Gaussian approximation, variance a·x + b on [0, 1])."""
+    x = clean / 255.0
+    noisy = x + np.random.default_rng(seed).normal(0, 1, x.shape) * np.sqrt(a * x + b)
+    return np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
+
+
+VAL_RGB = sorted((SAMPLE.parent.parent.parent / "calib_data" / "val_rgb").glob("*.png"))[:8]
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.01, 0.0004), (0.003, 0.0001), (0.0, 0.0025)])
+def test_fitted_noise_profile_gives_the_true_sigma(a: float, b: float) -> None:
+    """On 8 colour photographs (the gate images, not a test set), the σ the fitted profile gives at signal levels
+    0.3, 0.5 and 0.7 is within -20 % / +25 % of the true one on average. Measured: within 12 %, except the weakest
+    profile in the shadows (σ of 8 grey levels), 21 % high: texture that survives the flatness test reads as
+    noise, as for the σ estimator at low σ."""
+    ratios = []
+    for i, path in enumerate(VAL_RGB):
+        noisy = _pg_u8(np.asarray(Image.open(path).convert("RGB"), np.float64), a, b, seed=i)
+        fa, fb = estimate_noise_profile(noisy.astype(np.float32) / 255)
+        assert fa >= 0 and fb >= 0
+        levels = np.array([0.3, 0.5, 0.7])
+        ratios.append(np.sqrt(fa * levels + fb) / np.sqrt(a * levels + b))
+    mean_ratio = np.mean(ratios, axis=0)
+    assert np.all(mean_ratio >= 0.8) and np.all(mean_ratio <= 1.25), mean_ratio
+
+
+def test_auto_noise_profile_denoises_as_well_as_the_true_one() -> None:
+    """Camera noise on 4 colour gate images through the shipped real-time model: the profile fitted to each image
+    loses at most 0.2 dB against the true profile (measured on 16: 0.08 dB)."""
+    a, b = 0.01, 0.0004
+    with (
+        Denoiser("unet3_f32_u4_nl", precision="fp32", threads=1, noise_profile=(a, b)) as true_dn,
+        Denoiser("unet3_f32_u4_nl", precision="fp32", threads=1, noise_profile="auto") as auto_dn,
+    ):
+        loss = []
+        for i, path in enumerate(VAL_RGB[:4]):
+            clean = np.asarray(Image.open(path).convert("RGB"), np.float64)
+            noisy = _pg_u8(clean, a, b, seed=i)
+            loss.append(psnr_np(true_dn(noisy), clean) - psnr_np(auto_dn(noisy), clean))
+            assert psnr_np(auto_dn(noisy), clean) > psnr_np(noisy, clean) + 5.0
+        fa, fb = auto_dn.profile_of(noisy.astype(np.float32) / 255)
+        assert (fa, fb) == estimate_noise_profile(noisy.astype(np.float32) / 255)
+    assert np.mean(loss) <= 0.2, loss
+    with pytest.raises(InvalidInputError, match="'bogus' is not"):
+        Denoiser("unet3_f32_u4_nl", noise_profile="bogus")
+    with pytest.raises(InvalidInputError, match="blind model"):
+        Denoiser(GRAY_MODEL, noise_profile="auto")

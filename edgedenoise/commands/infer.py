@@ -71,7 +71,7 @@ _MAX_PIXELS_HELP = (
     "--noise-profile",
     callback=lambda ctx, param, value: _profile_option(value),
     help="Camera noise A,B (variance A·x + B, x in [0, 1]) for a noise-level-conditioned model: each pixel is told "
-    "the σ of its signal, e.g. 0.01,0.0004 (docs/noise-level.md: how to get yours).",
+    "the σ of its signal, e.g. 0.01,0.0004 (docs/noise-level.md: how to get yours), or auto: fitted to each file.",
 )
 @click.option(
     "--precision",
@@ -131,14 +131,16 @@ def infer_cmd(
     ctx.exit(1 if run.failed else 0)
 
 
-def _profile_option(value: str | None) -> tuple[float, float] | None:
-    """``--noise-profile A,B`` -> ``(a, b)``."""
-    if value is None:
-        return None
+def _profile_option(value: str | None) -> tuple[float, float] | str | None:
+    """``--noise-profile A,B`` -> ``(a, b)``; ``auto`` stays ``"auto"``."""
+    if value is None or value == "auto":
+        return value
     try:
         a, b = (float(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not two numbers A,B, e.g. --noise-profile 0.01,0.0004") from None
+        raise click.BadParameter(
+            f"{value!r} is not two numbers A,B (e.g. --noise-profile 0.01,0.0004) or auto"
+        ) from None
     return a, b
 
 
