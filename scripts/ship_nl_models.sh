@@ -3,13 +3,14 @@
 # default 0.1 dB budget), then the model card scored through the FP32 ONNX (BSD68 and Set12 at σ 15/25/50: the
 # standard protocol, and 8-bit clipped files told the true and the estimated σ), then the side-by-side speed run of
 # the real-time model and the speed reference at 1920x1080. Repo root, venv at .venv, nothing else running for the
-# speed step. MODELS picks the models (default: both); STEP=speed runs only the speed comparison.
+# speed step. MODELS picks the models (default: both); STEP=speed runs only the speed comparison, STEP=ship all but it.
 #   unet3_f32_u4_nl:       configs/cpu/unet3_f32_u4_nl.yaml (50 min), configs/cpu/unet3_f32_u4_nl_qat.yaml (QAT), then
 #                          a warm restart (unet3_f32_u4_nl_restart.yaml) and QAT again (unet3_f32_u4_nl_restart_qat.yaml)
 #   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2)
-#   unet3_f48_u4_nl_rgb:   configs/cpu/unet3_f48_u4_nl_rgb.yaml (90 min from scratch on CBSD432), then
-#                          configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml (QAT); scored on CBSD68 and McMaster
-# MODELS=unet3_f48_u4_nl_rgb STEP=speed times the colour model at 1280x720 RGB beside the reference at 1920x1080.
+#   rednet18_slim64_u2_nl_rgb, unet3_f32_u4_nl_rgb: the gray models on opponent colour planes, fine-tuned on CBSD432
+#                          (configs/cpu/<name>.yaml, warm start from the shipped gray weights); scored on CBSD68 and
+#                          McMaster
+# MODELS=unet3_f32_u4_nl_rgb STEP=speed times the colour model at 1280x720 RGB beside the reference at 1920x1080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${MODELS:-"unet3_f32_u4_nl rednet18_slim64_u2_nl"}
@@ -20,9 +21,12 @@ if [ "${STEP:-all}" != speed ]; then
       unet3_f32_u4_nl)
         run=runs/cpu/unet3_f32_u4_nl_restart_qat; config=configs/cpu/unet3_f32_u4_nl_restart_qat.yaml
         note="Stage 4 of 4: 20 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float) after a warm restart (configs/cpu/unet3_f32_u4_nl_restart.yaml: 55 min, cosine from 3e-4, best validation 26.302 dB) of the weights of stages 1-2 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU; configs/cpu/unet3_f32_u4_nl_qat.yaml: 25 min QAT). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
-      unet3_f48_u4_nl_rgb)
-        run=runs/cpu/unet3_f48_u4_nl_rgb_qat; config=configs/cpu/unet3_f48_u4_nl_rgb_qat.yaml
-        note="Stage 2 of 2: 30 min of quantization-aware fine-tuning on one core (first Conv and σ conv float), warm-started from stage 1 (configs/cpu/unet3_f48_u4_nl_rgb.yaml: 90 min from scratch on one core of a 2-core CPU shared with other jobs, CBSD432 without its last 8 photos). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+      unet3_f32_u4_nl_rgb)
+        run=runs/cpu/$name; config=configs/cpu/$name.yaml
+        note="The shipped gray unet3_f32_u4_nl on the opponent colour planes (edgedenoise/models/opponent.py), fine-tuned for 40 min on one core of a 2-core CPU on CBSD432 without its last 8 photos, under simulated INT8 (first Conv and σ conv float). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+      rednet18_slim64_u2_nl_rgb)
+        run=runs/cpu/$name; config=configs/cpu/$name.yaml
+        note="The shipped gray rednet18_slim64_u2_nl on the opponent colour planes (edgedenoise/models/opponent.py), fine-tuned for 70 min on one core of a 2-core CPU on CBSD432 without its last 8 photos. The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by validation PSNR (the last 8 CBSD432 photos at σ 25)." ;;
       *)
         run=runs/cpu/$name; config=configs/cpu/$name.yaml
         note="Trained on one core of a 2-core CPU within the config's wall-time budget; the $recipe." ;;
@@ -43,9 +47,10 @@ if [ "${STEP:-all}" != speed ]; then
 fi
 # the real-time models and the speed reference one after the other in one run, 2 threads: gray at 1920x1080, the
 # colour model at 1280x720 RGB (its target: as fast as the reference at 1920x1080 gray)
+[ "${STEP:-all}" = ship ] && exit 0
 case $models in
-  *unet3_f48_u4_nl_rgb*)
-    .venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f48_u4_nl_rgb \
+  *unet3_f32_u4_nl_rgb*)
+    .venv/bin/edgedenoise bench benchmarks/reference/rednet8_slim32_u4.int8.cpu.onnx unet3_f32_u4_nl_rgb \
       --precision fp32,int8 --size 1920x1080,1280x720 --threads 2 --iters 20 \
       --json benchmarks/results/realtime_rgb_vs_reference.json ;;
   *)
