@@ -95,8 +95,9 @@ def shipped_table() -> list[dict[str, Any]]:
     :func:`weights_dir`, from its model card (``<name>.json``) where one ships.
 
     Row keys: ``name``, ``precisions`` (e.g. ``["fp32", "int8.cpu"]``, the files beside it), ``macs_per_pixel``
-    (float or None), ``inputs`` (``"noisy"`` or ``"noisy, sigma"``), ``noise`` (what it was trained on) and
-    ``bsd68_sigma25`` (the card's FP32 PSNR in dB on BSD68 at σ 25, None when the card has none).
+    (float or None), ``inputs`` (``"noisy gray"`` / ``"noisy RGB"``, plus ``", sigma"`` for a model told the noise
+    level), ``noise`` (what it was trained on), ``bsd68_sigma25`` (the card's FP32 PSNR in dB at σ 25 on BSD68,
+    or on CBSD68 for a colour model; None when the card has none) and ``test_set`` (that set's name).
     """
     folder = weights_dir()
     rows = []
@@ -107,7 +108,8 @@ def shipped_table() -> list[dict[str, Any]]:
             card = json.loads((folder / f"{name}.json").read_text())
         cfg = card.get("cfg") or {}
         psnr = None
-        for r in (card.get("evaluation", {}).get("sets", {}).get("BSD68", {}).get("results") or []):
+        test_set = "CBSD68" if cfg.get("in_channels") == 3 else "BSD68"
+        for r in (card.get("evaluation", {}).get("sets", {}).get(test_set, {}).get("results") or []):
             if r.get("sigma") == 25.0 and r.get("model_sigma", "true") == "true" and not r.get("clip8"):
                 psnr = r.get("psnr")
         rows.append(
@@ -115,9 +117,11 @@ def shipped_table() -> list[dict[str, Any]]:
                 "name": name,
                 "precisions": ["fp32"] + [st[len(name) + 1 :] for st in stems],
                 "macs_per_pixel": card.get("macs_per_pixel"),
-                "inputs": "noisy, sigma" if cfg.get("noise_level_input") else "noisy",
+                "inputs": ("noisy RGB" if cfg.get("in_channels") == 3 else "noisy gray")
+                + (", sigma" if cfg.get("noise_level_input") else ""),
                 "noise": cfg.get("noise", "?"),
                 "bsd68_sigma25": psnr,
+                "test_set": test_set,
             }
         )
     return rows

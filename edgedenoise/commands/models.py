@@ -52,11 +52,11 @@ def _macs(v: float) -> str:
 def _shipped_rows() -> list[tuple[str, ...]]:
     from ..runtime.artifact import shipped_table
 
-    header = ("name", "precisions", "MACs/pixel", "inputs", "trained on", "BSD68 σ25 (dB)")
+    header = ("name", "precisions", "MACs/pixel", "inputs", "trained on", "σ25 PSNR (dB)")
     rows: list[tuple[str, ...]] = [header]
     for r in shipped_table():
         macs = _macs(r["macs_per_pixel"]) if r["macs_per_pixel"] else "-"
-        psnr = f"{r['bsd68_sigma25']:.2f}" if r["bsd68_sigma25"] else "-"
+        psnr = f"{r['bsd68_sigma25']:.2f} ({r['test_set']})" if r["bsd68_sigma25"] else "-"
         rows.append((r["name"], ", ".join(r["precisions"]), macs, r["inputs"], r["noise"], psnr))
     return rows
 

@@ -210,7 +210,8 @@ def pretrained_table() -> list[dict[str, Any]]:
                 "macs_per_pixel": count_macs_per_pixel(model, size=32),
                 "size_multiple": cfg.size_multiple,
                 "receptive_field": cfg.receptive_field,
-                "inputs": "noisy, sigma" if cfg.noise_level_input else "noisy",
+                "inputs": ("noisy RGB" if cfg.in_channels == 3 else "noisy gray")
+                + (", sigma" if cfg.noise_level_input else ""),
                 "shipped": "yes" if name in shipped else "no",
             }
         )
