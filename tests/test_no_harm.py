@@ -1,7 +1,7 @@
 """No harm, for every shipped model: a clean image comes back at >= 40 dB PSNR, and σ 5 input is improved by
 >= 1 dB (mean over the 16 gate images of calib_data/val_gray, or val_rgb for a colour model; the eval
-protocol: seeded unclipped AWGN, output clipped and rounded to 8 bits, peak 255). The shipped FP32 ONNX files run through ONNX Runtime; a model with a
-noise-level input is told the true σ (0 and 5).
+protocol: seeded unclipped AWGN, output clipped and rounded to 8 bits, peak 255). The shipped FP32 ONNX files
+run through ONNX Runtime; a model with a noise-level input is told the true σ (0 and 5).
 
 MemNet is the seed's model and stays shipped although it fails (undertrained: a clean image comes back at about
 37 dB); its cards say so under ``known_failures``, and the test is an expected failure that turns into an error
