@@ -12,6 +12,7 @@ A MODEL argument is either a path to an artifact or the name of a shipped model,
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.resources
 import json
 from collections.abc import Mapping
@@ -166,7 +167,13 @@ def resolve_model(model: str | Path) -> Path:
     base = name.split(".")[0]
     precision = name.split(".")[1] if "." in name else ""
     flag = f" --{precision}" if precision in ("int8", "fp16") else ""
+    names = sorted({st.split(".")[0] for st in stems})
+    typo = difflib.get_close_matches(base, names, n=1, cutoff=0.75)
+    if typo:
+        suffix = f".{precision}" if precision else ""
+        raise UnknownModelError(f"no shipped model {text!r}; did you mean {typo[0] + suffix!r}?")
     raise UnknownModelError(
-        f"no shipped ONNX for model {text!r} (shipped: {', '.join(stems) or 'none'}); "
-        f"create it with `edgedenoise export --model {base}{flag}` and pass the .onnx path"
+        f"no shipped ONNX for model {text!r} (shipped: {', '.join(names) or 'none'}); for a registered "
+        f"architecture with trained weights, create it with `edgedenoise export --model {base}{flag}` and pass "
+        "the .onnx path"
     )

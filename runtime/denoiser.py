@@ -175,6 +175,11 @@ class Denoiser(Closeable):
                 )
             self._check_sigma_arg(sigma)
             self.sigma = sigma if sigma is not None else ("auto" if self.takes_noise_level else None)
+            if self.cfg.in_channels == 3 and self.color is not ColorMode.AUTO:
+                raise InvalidInputError(
+                    f"color mode {self.color.value!r} applies to gray models; {self.info.artifact.name} is a colour "
+                    "model (RGB in and out): leave color at 'auto'"
+                )
             if self.color is ColorMode.AUTO:
                 self.color = ColorMode.OPPONENT if self.takes_noise_level else ColorMode.PER_CHANNEL
             elif self.color is ColorMode.OPPONENT and not self.takes_noise_level:
@@ -468,7 +473,7 @@ class Denoiser(Closeable):
         if sigma is None and self.noise_profile is not None:
             maps = []
             for i in range(n):
-                prof = self.profile_of(x[i])
+                prof = self._fit_profile(x[i])
                 maps.append(np.stack([profile_sigma_map(x[i, :, :, k], prof, rng) for k in range(c)]))
             return np.stack(maps)
         if isinstance(given, str) or np.ndim(given) == 0:  # one σ per image: a broadcast view, no (H, W) array
@@ -478,17 +483,35 @@ class Denoiser(Closeable):
         one = sigma_map_from(given, (h, w), rng)
         return np.broadcast_to(one, (n, 1, h, w))
 
-    def profile_of(self, x: np.ndarray) -> tuple[float, float]:
-        """The ``(a, b)`` noise profile ``noise_profile="auto"`` fits to one ``(H, W, C)`` image in the model's
-        value range (:func:`~.noise_level.estimate_noise_profile`); a fixed profile is returned as it is.
+    def profile_of(self, image: np.ndarray, bit_depth: int | None = None) -> tuple[float, float]:
+        """The ``(a, b)`` noise profile (on the [0, 1] scale) this Denoiser uses for ``image``: with
+        ``noise_profile="auto"`` the one fitted to it (:func:`~.noise_level.estimate_noise_profile`), else the
+        fixed one.
+
+        Args:
+            image: one image as :meth:`__call__` takes it (``(H, W)`` or ``(H, W, C)``; uint8, uint16 or float32
+                in the model's value range).
+            bit_depth: significant bits of a ``uint16`` image (None: the Denoiser's, else 16).
 
         Raises:
-            InvalidInputError: the Denoiser has no noise profile, or the image is smaller than 16x16.
+            InvalidInputError: the Denoiser has no noise profile, an unsupported image, or one under 16x16.
         """
         if self.noise_profile is None:
             raise InvalidInputError("this Denoiser has no noise profile: pass noise_profile=(a, b) or 'auto'")
+        if not isinstance(self.noise_profile, str):
+            return self.noise_profile
+        arr = np.asarray(image)
+        if arr.dtype not in SUPPORTED_DTYPES:
+            raise InvalidInputError(f"image dtype {arr.dtype} is not supported; pass uint8, uint16 or float32")
+        nhwc = as_nhwc(arr)
+        lo, hi = self.cfg.value_range
+        return self._fit_profile(to_range(nhwc, lo, hi, self.nonfinite, self._int_top(nhwc, bit_depth))[0])
+
+    def _fit_profile(self, x: np.ndarray) -> tuple[float, float]:
+        """``(H, W, C)`` float32 in the value range -> the profile for it (fitted or fixed)."""
         if isinstance(self.noise_profile, str):
             return estimate_noise_profile(x, self.cfg.value_range)
+        assert self.noise_profile is not None
         return self.noise_profile
 
     def _denoise_nhwc(self, x: np.ndarray, smap: np.ndarray | None) -> np.ndarray:

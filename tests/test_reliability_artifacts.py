@@ -561,3 +561,11 @@ def test_shipped_weights_are_safetensors_not_pickles() -> None:
     for pattern in patterns:
         assert pattern in text
     assert not any(ext in text for ext in ("*.pt", "*.pth", "*.pkl", "*.ckpt"))
+
+
+def test_a_mistyped_model_name_gets_the_nearest_shipped_one() -> None:
+    hint = r"no shipped model 'unet3_f32_u4_nl_rgbx'; did you mean 'unet3_f32_u4_nl_rgb'\?"
+    with pytest.raises(UnknownModelError, match=hint):
+        resolve_model("unet3_f32_u4_nl_rgbx")
+    with pytest.raises(UnknownModelError, match="did you mean 'rednet30.int8'"):
+        resolve_model("rednet3.int8")

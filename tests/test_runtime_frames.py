@@ -185,10 +185,18 @@ def test_auto_noise_profile_denoises_as_well_as_the_true_one() -> None:
             noisy = _pg_u8(clean, a, b, seed=i)
             loss.append(psnr_np(true_dn(noisy), clean) - psnr_np(auto_dn(noisy), clean))
             assert psnr_np(auto_dn(noisy), clean) > psnr_np(noisy, clean) + 5.0
-        fa, fb = auto_dn.profile_of(noisy.astype(np.float32) / 255)
-        assert (fa, fb) == estimate_noise_profile(noisy.astype(np.float32) / 255)
+        fitted = auto_dn.profile_of(noisy)  # uint8 as __call__ takes it, scaled to [0, 1]
+        as_float = noisy.astype(np.float32) / np.float32(255)
+        np.testing.assert_allclose(fitted, estimate_noise_profile(as_float), rtol=1e-5)
+        np.testing.assert_allclose(auto_dn.profile_of(as_float), fitted, rtol=1e-5)
+        assert 0.005 < fitted[0] < 0.02 and true_dn.profile_of(noisy) == (a, b)
     assert np.mean(loss) <= 0.2, loss
     with pytest.raises(InvalidInputError, match="'bogus' is not"):
         Denoiser("unet3_f32_u4_nl", noise_profile="bogus")
     with pytest.raises(InvalidInputError, match="blind model"):
         Denoiser(GRAY_MODEL, noise_profile="auto")
+
+
+def test_colour_models_take_no_colour_mode() -> None:
+    with pytest.raises(InvalidInputError, match="'per-channel' applies to gray models.*leave color at 'auto'"):
+        Denoiser("unet3_f32_u4_nl_rgb", color="per-channel")

@@ -71,13 +71,16 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
     "--flavour", "flavours", multiple=True, type=click.Choice(["cpu", "trt"]), help="INT8 flavour(s); default both."
 )
 @click.option(
-    "--calib", "calib_dir", type=click.Path(file_okay=False), help="Calibration images (default calib_data/gray)."
+    "--calib",
+    "calib_dir",
+    type=click.Path(file_okay=False),
+    help="Calibration images (default calib_data/gray; calib_data/rgb for a colour model).",
 )
 @click.option(
     "--val",
     "val_dir",
     type=click.Path(file_okay=False),
-    help="Quality-gate images, clean, not the calibration ones (default calib_data/val_gray).",
+    help="Quality-gate images, clean, not the calibration ones (default calib_data/val_gray; val_rgb for colour).",
 )
 @click.option(
     "--calib-method",
