@@ -173,7 +173,7 @@ def resolve_model(model: str | Path) -> Path:
         suffix = f".{precision}" if precision else ""
         raise UnknownModelError(f"no shipped model {text!r}; did you mean {typo[0] + suffix!r}?")
     raise UnknownModelError(
-        f"no shipped ONNX for model {text!r} (shipped: {', '.join(names) or 'none'}); for a registered "
+        f"no shipped ONNX for model {text!r} (shipped: {', '.join(stems) or 'none'}); for a registered "
         f"architecture with trained weights, create it with `edgedenoise export --model {base}{flag}` and pass "
         "the .onnx path"
     )

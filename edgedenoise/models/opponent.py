@@ -22,7 +22,7 @@ the chrominance planes are the kind of input the gray training set never showed.
 The composite's state dict is exactly the gray network's (the transform is fixed and not saved), so gray
 weights load into it and it trains with the same tools. Export sees one graph: inputs ``noisy`` (N, 3, H, W)
 and ``sigma`` (N, 1, H, W), the three planes batched through the gray network as (3N, 1, H, W). The transforms
-are MatMul and Sub nodes, which INT8 export leaves in float (they are not among the quantized operator types),
+are Mul, ReduceSum and Sub nodes, which INT8 export leaves in float (they are not among the quantized operator types),
 so the image is not rounded to 8 bits on the way in or out.
 """
 
@@ -65,9 +65,10 @@ class OpponentColour(ResidualDenoiser):
         t = torch.tensor(OPPONENT, dtype=torch.float64)
         # Not persistent: the state dict stays the gray network's.
         f32 = torch.float32
-        self.register_buffer("to_opp", t.T.to(f32).contiguous(), persistent=False)  # NHWC @ to_opp
-        self.register_buffer("from_opp", torch.linalg.inv(t).T.to(f32).contiguous(), persistent=False)
-        self.register_buffer("neg_offset", -torch.tensor(CHROMA_OFFSET, dtype=f32), persistent=False)
+        # (1, 3 out, 3 in, 1, 1): out_k = sum_c w[k, c] * in_c as Mul + ReduceSum, which keeps NCHW (no Transpose)
+        self.register_buffer("to_opp", t.to(f32).view(1, 3, 3, 1, 1), persistent=False)
+        self.register_buffer("from_opp", torch.linalg.inv(t).to(f32).view(1, 3, 3, 1, 1), persistent=False)
+        self.register_buffer("neg_offset", -torch.tensor(CHROMA_OFFSET, dtype=f32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("sigma_gain", t.norm(dim=1).to(f32).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
@@ -76,14 +77,12 @@ class OpponentColour(ResidualDenoiser):
         n, c, h, w = x.shape
         if c != 3:
             raise ValueError(f"{self.cfg.arch} takes RGB input (N, 3, H, W), got {c} channel(s)")
-        nhwc = x.permute(0, 2, 3, 1)
         # Sub of the negated offset, not Add: INT8 export quantizes Add nodes, and this one must stay float.
-        opp = (nhwc @ self.to_opp - self.neg_offset).permute(0, 3, 1, 2)
+        opp = (x.unsqueeze(1) * self.to_opp).sum(dim=2) - self.neg_offset
         planes = opp.reshape(n * 3, 1, h, w)
         sig = (sigma * self.sigma_gain).reshape(n * 3, 1, h, w)
-        noise = planes - super().forward(planes, sig)
-        noise_rgb = noise.reshape(n, 3, h, w).permute(0, 2, 3, 1) @ self.from_opp
-        return x - noise_rgb.permute(0, 3, 1, 2)
+        noise = (planes - super().forward(planes, sig)).reshape(n, 3, h, w)
+        return x - (noise.unsqueeze(1) * self.from_opp).sum(dim=2)
 
 
 class OpponentSlimRED(OpponentColour, SlimRED):
