@@ -37,6 +37,22 @@ FLAT_SHARE = 0.5
 MAX_PIXELS = 1 << 19
 
 
+def _as_hwc(image: np.ndarray, min_side: int, what: str) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` -> ``(H, W, C)`` float32, at least ``min_side`` on both sides.
+
+    Raises:
+        InvalidInputError: another shape, or too small (the message names ``what`` needed it).
+    """
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3 or x.shape[0] < min_side or x.shape[1] < min_side:
+        raise InvalidInputError(
+            f"{what} needs an (H, W) or (H, W, C) image of at least {min_side}x{min_side}, got {np.shape(image)}"
+        )
+    return x
+
+
 def _dd(x: np.ndarray, rows_taps: np.ndarray, cols_taps: np.ndarray | None = None) -> np.ndarray:
     """Separable filtering of ``(H, W, C)`` by ``rows_taps`` along H and ``cols_taps`` (default the same) along W
     at stride 2, valid positions only: one subband of one level of the 2-D wavelet transform (no boundary
@@ -83,13 +99,7 @@ def estimate_sigma(image: np.ndarray, value_range: tuple[float, float] = (0.0, 1
     Raises:
         InvalidInputError: an image smaller than 4x4 or of another shape.
     """
-    x = np.asarray(image, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[:, :, None]
-    if x.ndim != 3 or x.shape[0] < 4 or x.shape[1] < 4:
-        raise InvalidInputError(
-            f"noise estimation needs an (H, W) or (H, W, C) image of at least 4x4, got {np.shape(image)}"
-        )
+    x = _as_hwc(image, 4, "noise estimation")
     lo, hi = value_range
     # large frames: 64-row bands spread evenly over the image, about MAX_PIXELS in all (the estimate is a median)
     h = x.shape[0]
@@ -216,13 +226,7 @@ def estimate_noise_profile(image: np.ndarray, value_range: tuple[float, float] =
     Raises:
         InvalidInputError: an image smaller than 16x16 or of another shape.
     """
-    x = np.asarray(image, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[:, :, None]
-    if x.ndim != 3 or x.shape[0] < 16 or x.shape[1] < 16:
-        raise InvalidInputError(
-            f"noise-profile estimation needs an (H, W) or (H, W, C) image of at least 16x16, got {np.shape(image)}"
-        )
+    x = _as_hwc(image, 16, "noise-profile estimation")
     lo, hi = value_range
     x = (x - lo) / (hi - lo)
     ends = ((np.abs(x) <= 1e-6) | (np.abs(x - 1.0) <= 1e-6)).astype(np.float32)
