@@ -185,11 +185,17 @@ def profile_sigma_map(
         ``(H, W)`` float32 σ in value units.
 
     Raises:
-        InvalidInputError: ``a`` or ``b`` negative or not finite, or both zero.
+        InvalidInputError: ``a`` or ``b`` negative or not finite, both zero, or ``a + b > 1`` (σ above the whole
+            range at white: a profile on the 0-255 scale).
     """
     a, b = (float(v) for v in profile)
     if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or a + b == 0:
         raise InvalidInputError(f"noise profile (a, b) = ({a:g}, {b:g}) needs a >= 0 and b >= 0, not both 0")
+    if a + b > 1:  # σ above the whole range at white: values on the 0-255 scale, not [0, 1]
+        raise InvalidInputError(
+            f"noise profile (a, b) = ({a:g}, {b:g}) gives σ = {np.sqrt(a + b):.2f} of the full range at white; (a, b) "
+            "are on the [0, 1] scale: divide a 0-255-scale a by 255 and b by 255²"
+        )
     lo, hi = value_range
     signal = np.clip((box_blur(plane, radius) - lo) / (hi - lo), 0.0, 1.0)
     return (np.sqrt(a * signal + b) * (hi - lo)).astype(np.float32)

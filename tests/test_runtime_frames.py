@@ -96,6 +96,8 @@ def test_noise_profile_reaches_the_model_pixel_for_pixel() -> None:
         Denoiser(GRAY_MODEL, noise_profile=(a, b))
     with pytest.raises(InvalidInputError, match="a >= 0"):
         Denoiser(path, noise_profile=(-1.0, 0.0))
+    with pytest.raises(InvalidInputError, match=r"σ = 1.63 of the full range.*divide a 0-255-scale a by 255"):
+        Denoiser(path, noise_profile=(2.55, 0.1))  # the profile on the 0-255 scale
 
 
 # Opponent colour planes (CBM3D, Dabov et al., ICIP 2007): the matrix written out here, not imported.
