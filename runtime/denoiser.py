@@ -82,6 +82,13 @@ from .tiling import (
     plan_tiles,
 )
 
+# The opponent transform in float32 for the frame path (derived once from the float64 definitions in .frames).
+_OPP_T = OPPONENT.T.astype(np.float32)
+_OPP_INV_T = np.linalg.inv(OPPONENT).T.astype(np.float32)
+_OPP_SQ = np.square(OPPONENT).astype(np.float32)
+_OPP_LEN = np.linalg.norm(OPPONENT, axis=1).astype(np.float32)
+_CHROMA = CHROMA_OFFSET.astype(np.float32)
+
 
 class Denoiser(Closeable):
     """Denoise numpy images with an exported model, on the best (or the named) backend.
@@ -412,8 +419,7 @@ class Denoiser(Closeable):
         nhwc = as_nhwc(np.asarray(image))
         if nhwc.dtype not in SUPPORTED_DTYPES:
             nhwc = nhwc.astype(np.float32)
-        lo, hi = self.cfg.value_range
-        x = to_range(nhwc, lo, hi, self.nonfinite, self._int_top(nhwc, bit_depth))
+        x = self._in_range(nhwc, bit_depth)
         given = self._effective_sigma(sigma)
         if given is None:
             return None
@@ -503,9 +509,12 @@ class Denoiser(Closeable):
         arr = np.asarray(image)
         if arr.dtype not in SUPPORTED_DTYPES:
             raise InvalidInputError(f"image dtype {arr.dtype} is not supported; pass uint8, uint16 or float32")
-        nhwc = as_nhwc(arr)
+        return self._fit_profile(self._in_range(as_nhwc(arr), bit_depth)[0])
+
+    def _in_range(self, nhwc: np.ndarray, bit_depth: int | None) -> np.ndarray:
+        """``(N, H, W, C)`` of a supported dtype -> float32 in the model's value range (NaN policy applied)."""
         lo, hi = self.cfg.value_range
-        return self._fit_profile(to_range(nhwc, lo, hi, self.nonfinite, self._int_top(nhwc, bit_depth))[0])
+        return to_range(nhwc, lo, hi, self.nonfinite, self._int_top(nhwc, bit_depth))
 
     def _fit_profile(self, x: np.ndarray) -> tuple[float, float]:
         """``(H, W, C)`` float32 in the value range -> the profile for it (fitted or fixed)."""
@@ -532,18 +541,18 @@ class Denoiser(Closeable):
             return y.reshape(n, c, h, w).transpose(0, 2, 3, 1)
         if mc == 1 and self.color is ColorMode.OPPONENT:  # (N, H, W, 3) -> opponent planes (3N, 1, H, W)
             lo, hi = self.cfg.value_range
-            opp = (x.astype(np.float64) - lo) @ OPPONENT.T + CHROMA_OFFSET * (hi - lo) + lo
-            planes = opp.astype(np.float32).transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
+            opp = (x - np.float32(lo)) @ _OPP_T + (_CHROMA * np.float32(hi - lo) + np.float32(lo))  # float32 frame
+            planes = opp.transpose(0, 3, 1, 2).reshape(n * c, 1, h, w)
             if smap is not None:
                 if per_channel:  # independent channel noises: the variances combine with the squared weights
-                    omap = np.sqrt(np.einsum("nchw,kc->nkhw", np.square(smap), np.square(OPPONENT)))
+                    omap = np.sqrt(np.einsum("nchw,kc->nkhw", np.square(smap), _OPP_SQ))
                 else:
-                    omap = smap * np.linalg.norm(OPPONENT, axis=1).astype(np.float32)[None, :, None, None]
+                    omap = smap * _OPP_LEN[None, :, None, None]
                 smap = np.ascontiguousarray(omap, dtype=np.float32).reshape(n * c, 1, h, w)
             y = self._run_nchw(np.ascontiguousarray(planes), smap)
             noise = planes - y  # the predicted noise of each plane, back through the inverse transform
-            back = noise.reshape(n, c, h, w).transpose(0, 2, 3, 1) @ np.linalg.inv(OPPONENT).T
-            return (x - back).astype(np.float32)
+            back = noise.reshape(n, c, h, w).transpose(0, 2, 3, 1) @ _OPP_INV_T
+            return (x - back).astype(np.float32, copy=False)
         if mc == 1:  # luma: denoise Y, add the change to every channel
             luma = x @ LUMA_WEIGHTS  # (N, H, W)
             if per_channel and smap is not None:  # σ of a weighted sum of independent channel noises
