@@ -50,7 +50,11 @@ def main() -> None:
             for prof in profiles:
                 label = f"{name} {colour}" + (f" profile {'fitted' if prof == 'auto' else 'given'}" if prof else "")
                 setups[label] = Denoiser(
-                    name, precision="fp32", threads=args.threads, color=colour, noise_profile=prof  # type: ignore[arg-type]
+                    name,
+                    precision="fp32",
+                    threads=args.threads,
+                    color=colour,
+                    noise_profile=prof,  # type: ignore[arg-type]
                 )
     scores: dict[str, list[float]] = {k: [] for k in ["noisy", *setups]}
     for i, path in enumerate(files):

@@ -25,7 +25,7 @@ from edgedenoise.export.calibration import (
 from edgedenoise.export.onnx_export import export_onnx
 from edgedenoise.export.pipeline import load_model_source
 from edgedenoise.export.quality import compare_outputs, make_validation_set, run_outputs
-from edgedenoise.export.quantize import Int8Options, first_conv, preprocess_for_quantization, quantize_int8
+from edgedenoise.export.quantize import Int8Options, entry_convs, preprocess_for_quantization, quantize_int8
 from edgedenoise.models import model_cfg
 
 
@@ -47,7 +47,7 @@ def main() -> None:
         fp32 = export_onnx(model, Path(tmp) / "m.onnx", weights_sha256=sha)
         ref = run_outputs(fp32, val, threads=args.threads)
         prepared = preprocess_for_quantization(fp32, Path(tmp) / "prep.onnx")
-        exclude = (first_conv(prepared),) if args.exclude_first else ()
+        exclude = entry_convs(prepared) if args.exclude_first else ()
         for flavour in args.flavours.split(","):
             for spec in args.methods.split(","):
                 method, _, pct = spec.partition(":")

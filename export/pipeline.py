@@ -54,7 +54,7 @@ from .quantize import (
     Int8Flavour,
     Int8Options,
     calibration_record,
-    first_conv,
+    entry_convs,
 )
 
 if TYPE_CHECKING:
@@ -147,8 +147,8 @@ class ExportOptions:
             the FP16 check runs on them.
         calib_method: ``"minmax"``, ``"entropy"``, ``"percentile"``, or ``"auto"``: each flavour's default
             (:data:`.quantize.DEFAULT_CALIB_METHOD`, chosen by measurement, docs/export.md).
-        quantize_first_conv: also quantize the first Conv; by default it stays float in both INT8 flavours
-            (:func:`.quantize.first_conv` says why; it is reported as kept in float).
+        quantize_first_conv: also quantize the Conv(s) reading the noisy image; by default they stay float in both
+            INT8 flavours (:func:`.quantize.entry_convs` says why; they are reported as kept in float).
         int8_budget_db: largest acceptable INT8 PSNR drop vs FP32 (dB).
         fp16_budget_db: largest acceptable FP16 PSNR drop vs FP32 on the validation set (dB).
         fp16_min_psnr_db: smallest acceptable PSNR between FP16 and FP32 outputs on the calibration images
@@ -276,13 +276,13 @@ def export_model(
     if o.int8:
         with tempfile.TemporaryDirectory(prefix="edgedenoise.int8.") as tmp:
             prepared = preprocess_for_quantization(fp32_path, Path(tmp) / "prepared.onnx")
-            first = "" if o.quantize_first_conv else first_conv(prepared)
+            entry = () if o.quantize_first_conv else entry_convs(prepared)
             flavour_opts = {
                 flavour: Int8Options(
                     flavour=flavour,
                     method=methods[flavour],
                     strided_calibration=_stride(len(calib_inputs)),
-                    exclude=(first,) if first else (),
+                    exclude=entry,
                 )
                 for flavour in flavour_list
             }

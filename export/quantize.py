@@ -30,15 +30,15 @@ import io
 import json
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..runtime.contract import FLAVOUR_KEY, PRECISION_KEY, SIGMA_NAME
+from ..runtime.contract import FLAVOUR_KEY, INPUT_NAME, PRECISION_KEY, SIGMA_NAME
 from ..runtime.errors import InvalidInputError
 from .errors import CalibrationError, ExportError
 from .onnx_export import save_onnx_atomic, set_metadata
@@ -243,6 +243,25 @@ def float_layout_nodes(model_path: str | Path, options: Int8Options) -> list[str
     return out
 
 
+def _first_convs_from(model: Any, start: str, through: Callable[[Any], bool]) -> list[str]:
+    """Nodes on every path from the graph input ``start`` up to and including the first Conv on it, passing only
+    through nodes for which ``through`` holds (a Conv always ends a path)."""
+    consumers: dict[str, list[Any]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    out: list[str] = []
+    todo = [start] if any(i.name == start for i in model.graph.input) else []
+    while todo:
+        for n in consumers.get(todo.pop(), []):
+            if n.name in out or not (n.op_type == "Conv" or through(n)):
+                continue
+            out.append(n.name)
+            if n.op_type != "Conv":
+                todo.extend(n.output)
+    return out
+
+
 def sigma_path_nodes(model_path: str | Path) -> list[str]:
     """The nodes between a noise-level-conditioned model's ``sigma`` input and the first Conv on each path from
     it (that Conv included): kept in float, not reported as layers kept in float.
@@ -255,35 +274,24 @@ def sigma_path_nodes(model_path: str | Path) -> list[str]:
     import onnx
 
     model = onnx.load_model(str(model_path), load_external_data=False)
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    out: list[str] = []
-    todo = [SIGMA_NAME] if any(i.name == SIGMA_NAME for i in model.graph.input) else []
-    while todo:
-        for n in consumers.get(todo.pop(), []):
-            if n.name in out or n.op_type in ("Add", "Sub", "Concat"):
-                continue
-            out.append(n.name)
-            if n.op_type != "Conv":
-                todo.extend(n.output)
-    return out
+    return _first_convs_from(model, SIGMA_NAME, lambda n: n.op_type not in ("Add", "Sub", "Concat"))
 
 
-def first_conv(model_path: str | Path) -> str:
-    """Name of the first Conv in graph (topological) order: the one that reads the noisy image, directly or
-    through a space-to-depth; ``""`` if there is none.
+def entry_convs(model_path: str | Path) -> tuple[str, ...]:
+    """Names of the Convs that read the noisy image: the first Conv on every path from the ``noisy`` input,
+    directly or through a space-to-depth, a colour transform or a down-sampling (one for a plain model, one per
+    plane resolution for the opponent-colour composites); ``()`` if there is none.
 
-    Keeping it in float is the default (:func:`.pipeline.export_model`): its input is the noisy image, and the
+    Keeping them in float is the default (:func:`.pipeline.export_model`): their input is the noisy image, and the
     rounding error of an 8-bit copy of it passes straight to the output through the image-level residual, since
     the network then estimates the noise of the rounded image while ``noisy - noise`` subtracts from the exact
-    one. It costs ``9 * C * features`` MACs per pixel (576 of RED30's 1,033,344).
+    one. Each costs ``9 * C * features`` MACs per pixel of its plane (576 of RED30's 1,033,344).
     """
     import onnx
 
     model = onnx.load_model(str(model_path), load_external_data=False)
-    return next((n.name for n in model.graph.node if n.op_type == "Conv"), "")
+    names = set(_first_convs_from(model, INPUT_NAME, lambda n: True))
+    return tuple(n.name for n in model.graph.node if n.op_type == "Conv" and n.name in names)
 
 
 def calibration_cache_path(

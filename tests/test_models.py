@@ -68,6 +68,10 @@ def test_residual_contract(name: str) -> None:
         last = model.reconnet[-1]
     torch.nn.init.zeros_(last.weight)
     torch.nn.init.zeros_(last.bias)
+    if getattr(model, "chroma_scale", 1) > 1:
+        # half-resolution chrominance returns the planes' 2x2-mean reconstruction, not the identity; the
+        # composite test writes that path out
+        model.chroma_scale = 1
     x = torch.rand(1, model_cfg(model).in_channels, 32, 32)  # the _rgb variants default to 3 channels
     torch.testing.assert_close(_run(model, x), x)
 
@@ -121,28 +125,49 @@ def test_rednet_skip_connections_are_symmetric() -> None:
     assert create_model("rednet10")._skip_from == {}
 
 
+def _written_out_composite(gray: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor, scale: int) -> torch.Tensor:
+    """The opponent composite in float64, written out plane by plane: the transform, each plane through the gray
+    model (chrominance at 1/``scale``: 2x2 means told σ/2 from the blocks' root mean square variance, back up by
+    bilinear interpolation), then the inverse transform."""
+    t = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=torch.float64)
+    offset = torch.tensor([0, 0.5, 0.5], dtype=torch.float64)
+    opp = torch.einsum("kc,nchw->nkhw", t, x) + offset.view(1, 3, 1, 1)
+    planes = []
+    for k in range(3):
+        plane, sig = opp[:, k : k + 1], sigma * t[k].norm()
+        if k and scale > 1:
+            lo = torch.nn.functional.avg_pool2d(plane, scale)
+            sig_lo = torch.nn.functional.avg_pool2d(sigma**2, scale).sqrt() * t[k].norm() / scale
+            out = torch.nn.functional.interpolate(gray(lo, sig_lo), scale_factor=scale, mode="bilinear")
+        else:
+            out = gray(plane, sig)
+        planes.append(out)
+    return torch.einsum("ck,nkhw->nchw", torch.linalg.inv(t), torch.cat(planes, dim=1) - offset.view(1, 3, 1, 1))
+
+
 @pytest.mark.parametrize(
     ("name", "gray"),
     [("rednet18_slim64_u2_nl_rgb", "rednet18_slim64_u2_nl"), ("unet3_f32_u4_nl_rgb", "unet3_f32_u4_nl")],
 )
-def test_opponent_composite_is_the_gray_model_on_opponent_planes(name: str, gray: str) -> None:
-    """Same state dict as the gray model; output = RGB minus the gray model's noise on each opponent plane
-    (told σ times the plane's row length) taken back through the inverse transform, written out here."""
+@pytest.mark.parametrize("scale", [1, 2])
+def test_opponent_composite_is_the_gray_model_on_opponent_planes(name: str, gray: str, scale: int) -> None:
+    """Same state dict as the gray model; output = the gray model on each opponent plane (told σ times the plane's
+    row length), chrominance at full or half resolution, through the inverse transform, written out here."""
     torch.manual_seed(1)
     g = create_model(gray, features=8).eval()
     c = create_model(name, features=8).eval()
     assert c.cfg.in_channels == 3 and c.cfg.noise_level_input
+    assert c.chroma_scale == 2  # what ships; the test also builds the full-resolution variant
+    assert c.cfg.size_multiple == 2 * g.cfg.size_multiple
+    c.chroma_scale = scale
     assert c.state_dict().keys() == g.state_dict().keys()
     c.load_state_dict(g.state_dict())
-    t = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=torch.float64)
-    x = torch.rand(2, 3, 32, 48, dtype=torch.float64)
-    sigma = torch.rand(2, 1, 32, 48, dtype=torch.float64) * 0.2
-    opp = torch.einsum("kc,nchw->nkhw", t, x) + torch.tensor([0, 0.5, 0.5], dtype=torch.float64).view(1, 3, 1, 1)
+    x = torch.rand(2, 3, 64, 96, dtype=torch.float64)
+    sigma = torch.rand(2, 1, 64, 96, dtype=torch.float64) * 0.2
     with torch.no_grad():
-        noise = torch.cat(
-            [opp[:, k : k + 1] - g.double()(opp[:, k : k + 1], sigma * t[k].norm()) for k in range(3)], dim=1
-        )
-        expect = x - torch.einsum("ck,nkhw->nchw", torch.linalg.inv(t), noise)
+        expect = _written_out_composite(g.double(), x, sigma, scale)
         got = c.double()(x, sigma)
     torch.testing.assert_close(got, expect, atol=1e-6, rtol=0)  # the transform is kept in float32
-    assert count_macs_per_pixel(c.float()) == pytest.approx(3 * count_macs_per_pixel(g.float()), rel=1e-6)
+    # MACs: the luminance plane at full size, each chrominance plane at 1/scale² of the pixels
+    expect_macs = (1 + 2 / scale**2) * count_macs_per_pixel(g.float())
+    assert count_macs_per_pixel(c.float()) == pytest.approx(expect_macs, rel=1e-6)

@@ -93,7 +93,8 @@ def _report_lines(rep: QualityReport, a: str, b: str) -> list[str]:
 @click.option(
     "--quantize-first-conv",
     is_flag=True,
-    help="Quantize the first Conv too (by default it stays float: its 8-bit input costs ~0.09 dB, docs/export.md).",
+    help="Quantize the Conv(s) reading the noisy image too (by default they stay float: an 8-bit input costs"
+    " ~0.09 dB, docs/export.md).",
 )
 @options.threads
 @options.no_progress
