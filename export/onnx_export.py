@@ -16,8 +16,10 @@ scale and shift with the running statistics), which ONNX Runtime and TensorRT ex
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +107,37 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
+#: ``metadata_props`` key: JSON list of the node names INT8 export keeps in float because the model declares their
+#: modules in ``float_modules`` (fixed colour transforms), found through the exporter's per-node module scopes.
+FLOAT_NODES_KEY = "edgedenoise.float_nodes"
+_SCOPES_KEY = "pkg.torch.onnx.name_scopes"  # per-node metadata of torch's exporter: the module path, outermost first
+
+
+def declared_float_nodes(proto: onnx.ModelProto, modules: Sequence[str]) -> list[str]:
+    """Names of the nodes of ``proto`` that torch's exporter recorded inside one of the top-level submodules
+    ``modules`` (per-node ``pkg.torch.onnx.name_scopes`` metadata: ``['', '<submodule>', ...]``).
+
+    Raises:
+        ExportError: a module in ``modules`` owns no node (the exporter did not record scopes, or the name is
+            wrong): its nodes would be quantized silently.
+    """
+    import ast
+
+    wanted = set(modules)
+    found: dict[str, list[str]] = {m: [] for m in wanted}
+    for n in proto.graph.node:
+        scopes = next((p.value for p in n.metadata_props if p.key == _SCOPES_KEY), None)
+        if scopes is None:
+            continue
+        path = ast.literal_eval(scopes)
+        if len(path) > 1 and path[1] in wanted:
+            found[path[1]].append(n.name)
+    missing = sorted(m for m, names in found.items() if not names)
+    if missing:
+        raise ExportError(f"no ONNX node found for the float module(s) {missing}: cannot keep them out of INT8")
+    return [name for m in sorted(found) for name in found[m]]
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
@@ -133,7 +166,8 @@ def export_onnx(
     multiply-accumulates per input pixel of the exported (re-parameterised) graph (``MACS_PER_PIXEL_KEY``, a
     float as a string, counted by ``edgedenoise.models.count_macs_per_pixel``; read by ``edgedenoise bench``
     for GFLOP/s), the Conv output bytes per input pixel (``ACTIVATION_BYTES_KEY``, for the Denoiser's memory
-    budget) and, if known, the weights' sha256.
+    budget), if known, the weights' sha256, and for a model that declares ``float_modules`` the nodes INT8
+    export keeps in float (``FLOAT_NODES_KEY``).
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -213,6 +247,9 @@ def export_onnx(
     proto.producer_version = __version__
     proto.graph.name = cfg.arch
     _check_io(proto, cfg.in_channels, cfg.noise_level_input)
+    float_modules = getattr(net, "float_modules", ())
+    if float_modules:
+        props[FLOAT_NODES_KEY] = json.dumps(declared_float_nodes(proto, float_modules))
     set_metadata(proto, props)
     return save_onnx_atomic(proto, path)
 

@@ -41,7 +41,7 @@ import numpy as np
 from ..runtime.contract import FLAVOUR_KEY, INPUT_NAME, PRECISION_KEY, SIGMA_NAME
 from ..runtime.errors import InvalidInputError
 from .errors import CalibrationError, ExportError
-from .onnx_export import save_onnx_atomic, set_metadata
+from .onnx_export import FLOAT_NODES_KEY, save_onnx_atomic, set_metadata
 
 if TYPE_CHECKING:
     import onnx
@@ -202,11 +202,13 @@ def _ort_settings(options: Int8Options) -> dict[str, object]:
 
 
 def quantizable_nodes(model_path: str | Path, op_types: Sequence[str] = ("Conv",)) -> list[str]:
-    """Names of the nodes of ``op_types`` in graph order (the candidates for per-layer sensitivity)."""
+    """Names of the nodes of ``op_types`` in graph order (the candidates for per-layer sensitivity), less those
+    the model declares float (:func:`declared_float`)."""
     import onnx
 
     model = onnx.load_model(str(model_path), load_external_data=False)
-    return [n.name for n in model.graph.node if n.op_type in op_types]
+    declared = declared_float(model)
+    return [n.name for n in model.graph.node if n.op_type in op_types and n.name not in declared]
 
 
 LAYOUT_OP_TYPES: tuple[str, ...] = ("DepthToSpace", "SpaceToDepth", "Transpose", "Reshape")
@@ -243,9 +245,35 @@ def float_layout_nodes(model_path: str | Path, options: Int8Options) -> list[str
     return out
 
 
+def declared_float(model: Any) -> set[str]:
+    """The node names the exported model declares float (``FLOAT_NODES_KEY``: fixed colour transforms).
+
+    Raises:
+        ExportError: a declared node is not in the graph (renamed on the way): it would be quantized silently.
+    """
+    meta = {p.key: p.value for p in model.metadata_props}
+    names = set(json.loads(meta.get(FLOAT_NODES_KEY, "[]")))
+    missing = names - {n.name for n in model.graph.node}
+    if missing:
+        raise ExportError(f"nodes declared float are not in the graph any more: {sorted(missing)[:5]}")
+    return names
+
+
+def float_module_nodes(model_path: str | Path) -> list[str]:
+    """The nodes the model declares float (:func:`declared_float`), in graph order: kept in float, not reported
+    as layers kept in float."""
+    import onnx
+
+    model = onnx.load_model(str(model_path), load_external_data=False)
+    names = declared_float(model)
+    return [n.name for n in model.graph.node if n.name in names]
+
+
 def _first_convs_from(model: Any, start: str, through: Callable[[Any], bool]) -> list[str]:
     """Nodes on every path from the graph input ``start`` up to and including the first Conv on it, passing only
-    through nodes for which ``through`` holds (a Conv always ends a path)."""
+    through nodes for which ``through`` holds (a Conv always ends a path, unless declared float: those are the
+    colour transforms in front of the network)."""
+    passthrough = declared_float(model)
     consumers: dict[str, list[Any]] = {}
     for n in model.graph.node:
         for i in n.input:
@@ -257,7 +285,7 @@ def _first_convs_from(model: Any, start: str, through: Callable[[Any], bool]) ->
             if n.name in out or not (n.op_type == "Conv" or through(n)):
                 continue
             out.append(n.name)
-            if n.op_type != "Conv":
+            if n.op_type != "Conv" or n.name in passthrough:
                 todo.extend(n.output)
     return out
 
@@ -290,7 +318,7 @@ def entry_convs(model_path: str | Path) -> tuple[str, ...]:
     import onnx
 
     model = onnx.load_model(str(model_path), load_external_data=False)
-    names = set(_first_convs_from(model, INPUT_NAME, lambda n: True))
+    names = set(_first_convs_from(model, INPUT_NAME, lambda n: True)) - declared_float(model)
     return tuple(n.name for n in model.graph.node if n.op_type == "Conv" and n.name in names)
 
 
@@ -397,7 +425,8 @@ def quantize_int8(
                     reader,
                     nodes_to_exclude=list(options.exclude)
                     + float_layout_nodes(prepared_path, options)
-                    + sigma_path_nodes(prepared_path),
+                    + sigma_path_nodes(prepared_path)
+                    + float_module_nodes(prepared_path),
                     calibration_cache_path=cache_path,
                     **settings,  # type: ignore[arg-type]
                 )
