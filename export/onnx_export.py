@@ -130,8 +130,9 @@ def declared_float_nodes(proto: onnx.ModelProto, modules: Sequence[str]) -> list
         if scopes is None:
             continue
         path = ast.literal_eval(scopes)
-        if len(path) > 1 and path[1] in wanted:
-            found[path[1]].append(n.name)
+        top = path[1].split(".")[0] if len(path) > 1 else ""  # "deconvs.0" inside a ModuleList "deconvs"
+        if top in wanted:
+            found[top].append(n.name)
     missing = sorted(m for m, names in found.items() if not names)
     if missing:
         raise ExportError(f"no ONNX node found for the float module(s) {missing}: cannot keep them out of INT8")

@@ -282,8 +282,8 @@ def _first_convs_from(model: Any, start: str, through: Callable[[Any], bool]) ->
     todo = [start] if any(i.name == start for i in model.graph.input) else []
     while todo:
         for n in consumers.get(todo.pop(), []):
-            if n.name in out or not (n.op_type == "Conv" or through(n)):
-                continue
+            if n.name in out or n.op_type == "Shape" or not (n.op_type == "Conv" or through(n)):
+                continue  # a Shape's output is dimensions, not pixels: no path through it
             out.append(n.name)
             if n.op_type != "Conv" or n.name in passthrough:
                 todo.extend(n.output)

@@ -20,14 +20,21 @@ from edgedenoise.export.calibration import (
     CALIB_DIR,
     NoisyImageReader,
     add_noise,
+    calibration_feeds,
     calibration_sigmas,
     default_calib_dir,
     default_val_dir,
     load_images,
 )
-from edgedenoise.export.errors import CalibrationError
+from edgedenoise.export.errors import CalibrationError, ExportError
 from edgedenoise.export.gate import quantize_with_budget, sweep_candidates
-from edgedenoise.export.onnx_export import export_onnx, read_metadata, run_onnx
+from edgedenoise.export.onnx_export import (
+    FLOAT_NODES_KEY,
+    declared_float_nodes,
+    export_onnx,
+    read_metadata,
+    run_onnx,
+)
 from edgedenoise.export.quality import compare_outputs, make_validation_set, run_outputs
 from edgedenoise.export.quantize import (
     CalibMethod,
@@ -35,6 +42,7 @@ from edgedenoise.export.quantize import (
     Int8Options,
     calibration_cache_path,
     convert_fp16,
+    entry_convs,
     preprocess_for_quantization,
     quantize_int8,
 )
@@ -333,3 +341,52 @@ def test_one_calibration_pass_gives_each_flavour_the_ranges_onnx_runtime_compute
             assert any(float(td.range_value[0]) < 0 for td in ours.values())
     # the caches exist now: a second call has nothing to do
     assert calibrate_flavours(tiny["prepared"], opts, feeds, cache_dir=shared, calib_id="t") == []
+
+
+def test_colour_composite_int8_keeps_the_transforms_and_both_entry_convs_float(tmp_path: Path) -> None:
+    """The opponent composite calls its gray network twice (luminance, half-resolution chrominance): both Convs
+    reading a noisy plane stay float, and the colour transforms the model declares float carry no Q/DQ, so the
+    image reaches each network and the output unrounded. Oracle: the graph's own topology (which nodes read
+    ``noisy`` before any Conv) and torch's module scopes, independently of the quantizer."""
+    torch.manual_seed(3)
+    model = create_model("unet3_f32_u4_nl_rgb", features=8).eval()
+    fp32 = export_onnx(model, tmp_path / "c.onnx")
+    declared = json.loads(read_metadata(fp32)[FLOAT_NODES_KEY])
+    proto = onnx.load_model(str(fp32))
+    scopes = {
+        n.name: p.value for n in proto.graph.node for p in n.metadata_props if p.key == "pkg.torch.onnx.name_scopes"
+    }
+    assert declared and all(("'to_opponent'" in scopes[n]) or ("'from_opponent'" in scopes[n]) for n in declared)
+    prepared = preprocess_for_quantization(fp32, tmp_path / "c.pre.onnx")
+    entry = entry_convs(prepared)
+    heads = [n.name for n in onnx.load_model(str(prepared)).graph.node if "'head'" in scopes.get(n.name, "")]
+    assert len(entry) == 2 and set(entry) == set(heads)  # one head Conv per plane resolution
+    images = [x[:, :64, :64] for x in load_images(CALIB_DIR / "rgb", 3, 32, max_images=4)]
+    feeds = calibration_feeds(images, (15.0, 50.0), model.cfg, seed=7)
+    opts = Int8Options(flavour=Int8Flavour.CPU, method=CalibMethod.MINMAX, exclude=entry)
+    out = quantize_int8(prepared, tmp_path / "c.int8.onnx", opts, inputs=feeds, cache_dir=tmp_path, calib_id="c")
+    q = onnx.load_model(str(out))
+    producer = _producer(q)
+    quantized_inputs = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    assert "noisy" not in quantized_inputs  # the RGB input enters the float transform as it is
+    by_name = {n.name: n for n in q.graph.node}
+    for name in declared:
+        node = by_name[name]
+        assert all(producer[i].op_type != "DequantizeLinear" for i in node.input if i in producer), name
+    for name in entry:  # float Convs: their weights are not quantized
+        assert by_name[name].input[1] not in producer or producer[by_name[name].input[1]].op_type != "DequantizeLinear"
+    assert any(n.op_type == "Conv" and producer.get(n.input[0], n).op_type == "DequantizeLinear" for n in q.graph.node)
+    x = feeds[0]["noisy"]
+    sigma = feeds[0]["sigma"]
+    ref = run_onnx(fp32, x, sigma=sigma)
+    got = run_onnx(out, x, sigma=sigma)
+    assert psnr(got, ref, data_range=1.0) > 35.0
+
+
+def test_a_float_module_without_nodes_is_an_export_error(tmp_path: Path) -> None:
+    """A declared float module the exporter's scopes do not show would be quantized silently: refused."""
+    fp32 = export_onnx(create_model("rednet10_s2", features=8).eval(), tmp_path / "r.onnx")
+    proto = onnx.load_model(str(fp32))
+    assert declared_float_nodes(proto, ["deconvs"])  # a real submodule: its nodes are found
+    with pytest.raises(ExportError, match="to_opponent"):
+        declared_float_nodes(proto, ["to_opponent"])
