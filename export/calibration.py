@@ -109,11 +109,14 @@ def load_images(
 def calibration_sigmas(cfg: ModelCfg) -> tuple[float, ...]:
     """AWGN levels (0-255 scale) for calibration, from the noise the model was trained for (``cfg.noise``).
 
-    ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (a range, blind or noise-level-conditioned; a ``,clip8=...`` suffix is
-    ignored) -> three levels evenly spaced from ``max(A, 5)`` to ``B``, so that the activation ranges (and, for a
-    conditioned model, the range of its σ input) cover the strongest noise the model handles; anything else
-    (``"untrained"``, Poisson-Gaussian labels) -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to
-    override.
+    ``"awgn:S"`` -> ``(S,)``; ``"awgn:A-B"`` (a range; a ``,clip8=...`` suffix is ignored) -> three levels: for a
+    blind model evenly spaced from ``max(A, 5)`` to ``B``, so that the activation ranges cover the strongest
+    noise it handles; for a noise-level-conditioned model at 4/15, 8/15 and 12/15 of ``B`` (20, 40, 60 for
+    σ up to 75). A conditioned model's activations grow with the σ it is told, and one set of per-tensor ranges
+    serves every σ: calibrated at 5, 40 and 75 the all-INT8 ``unet3_f32_u4_nl`` lost 1.64 / 0.93 / 0.60 / 0.26 /
+    0.13 dB at σ 5 / 15 / 25 / 50 / 75 on the gate images, at 20, 40 and 60 0.54 / 0.09 / 0.02 / -0.04 / 0.31
+    (``benchmarks/int8_sigma_range.py``; docs/export.md). Anything else (``"untrained"``, Poisson-Gaussian labels)
+    -> ``(25,)``, the usual benchmark level. Pass explicit sigmas to override (``export --calib-sigmas``).
     """
     m = re.fullmatch(r"awgn:([0-9.]+)(?:-([0-9.]+))?(?:,.*)?", cfg.noise)
     if not m:
@@ -121,6 +124,8 @@ def calibration_sigmas(cfg: ModelCfg) -> tuple[float, ...]:
     if m.group(2) is None:
         return (float(m.group(1)),)
     lo, hi = max(float(m.group(1)), 5.0), float(m.group(2))
+    if cfg.noise_level_input and hi > lo:
+        return tuple(float(hi * k / 15) for k in (4, 8, 12))
     return tuple(float(v) for v in np.linspace(lo, hi, 3)) if hi > lo else (hi,)
 
 

@@ -8,8 +8,8 @@
 #                          a warm restart (unet3_f32_u4_nl_restart.yaml) and QAT again (unet3_f32_u4_nl_restart_qat.yaml)
 #   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2)
 #   rednet18_slim64_u2_nl_rgb, unet3_f32_u4_nl_rgb: the gray models on opponent colour planes, fine-tuned on CBSD432
-#                          (configs/cpu/<name>.yaml, warm start from the shipped gray weights); scored on CBSD68 and
-#                          McMaster
+#                          (configs/cpu/<name>.yaml from the shipped gray weights, then <name>_halfchroma.yaml with the
+#                          chrominance at half resolution); scored on CBSD68 and McMaster
 # MODELS=unet3_f32_u4_nl_rgb STEP=speed times the colour model at 1280x720 RGB beside the reference at 1920x1080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,13 +22,11 @@ if [ "${STEP:-all}" != speed ]; then
         run=runs/cpu/unet3_f32_u4_nl_restart_qat; config=configs/cpu/unet3_f32_u4_nl_restart_qat.yaml
         note="Stage 4 of 4: 20 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float) after a warm restart (configs/cpu/unet3_f32_u4_nl_restart.yaml: 55 min, cosine from 3e-4, best validation 26.302 dB) of the weights of stages 1-2 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU; configs/cpu/unet3_f32_u4_nl_qat.yaml: 25 min QAT). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
       unet3_f32_u4_nl_rgb)
-        run=runs/cpu/$name; config=configs/cpu/$name.yaml
-        note="The shipped gray unet3_f32_u4_nl on the opponent colour planes (edgedenoise/models/opponent.py), fine-tuned for 40 min on one core of a 2-core CPU on CBSD432 without its last 8 photos, under simulated INT8 (first Conv and σ conv float). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
+        run=runs/cpu/${name}_halfchroma; config=configs/cpu/${name}_halfchroma.yaml
+        note="The shipped gray unet3_f32_u4_nl on the opponent colour planes (edgedenoise/models/opponent.py; chrominance at half resolution), fine-tuned on one core of a 2-core CPU on CBSD432 without its last 8 photos under simulated INT8 (first Conv and σ conv float): 40 min with full-resolution chrominance (configs/cpu/$name.yaml), then 40 min with half-resolution chrominance (configs/cpu/${name}_halfchroma.yaml). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
       rednet18_slim64_u2_nl_rgb)
-        # stage 1 ships: the warm restart (rednet18_slim64_u2_nl_rgb_restart.yaml) gained 0.023 dB on validation but
-        # its INT8 missed the 0.1 dB gate (0.119 dB with 22 nodes in float)
-        run=runs/cpu/$name; config=configs/cpu/$name.yaml
-        note="The shipped gray rednet18_slim64_u2_nl on the opponent colour planes (edgedenoise/models/opponent.py), fine-tuned for 70 min on one core of a 2-core CPU on CBSD432 without its last 8 photos. The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by validation PSNR (the last 8 CBSD432 photos at σ 25)." ;;
+        run=runs/cpu/${name}_halfchroma; config=configs/cpu/${name}_halfchroma.yaml
+        note="The shipped gray rednet18_slim64_u2_nl on the opponent colour planes (edgedenoise/models/opponent.py; chrominance at half resolution), fine-tuned on CBSD432 without its last 8 photos on a 2-core CPU in three stages: 70 min (configs/cpu/$name.yaml), a 40-min warm restart (configs/cpu/${name}_restart.yaml), both with full-resolution chrominance, then 95 min with half-resolution chrominance (configs/cpu/${name}_halfchroma.yaml). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by validation PSNR (the last 8 CBSD432 photos at σ 25)." ;;
       *)
         run=runs/cpu/$name; config=configs/cpu/$name.yaml
         note="Trained on one core of a 2-core CPU within the config's wall-time budget; the $recipe." ;;

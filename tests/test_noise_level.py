@@ -134,7 +134,8 @@ def test_conditioned_model_uses_sigma_and_exports_two_inputs(name: str, tmp_path
 
 def test_calibration_feeds_and_sigmas() -> None:
     cfg = ModelCfg("x", size_multiple=4, noise="awgn:0-75,clip8=0.5", noise_level_input=True)
-    assert calibration_sigmas(cfg) == (5.0, 40.0, 75.0)
+    assert calibration_sigmas(cfg) == (20.0, 40.0, 60.0)  # conditioned: inside the range (calibration_sigmas)
+    assert calibration_sigmas(cfg.replace(noise_level_input=False)) == (5.0, 40.0, 75.0)  # blind: its ends
     images = [np.full((1, 8, 12), 0.5, np.float32)] * 4
     feeds = calibration_feeds(images, (5.0, 75.0), cfg, seed=3)
     assert [sorted(f) for f in feeds] == [["noisy", "sigma"]] * 4
