@@ -134,7 +134,7 @@ def test_reparameterize_folds_the_unshuffle_of_slim_models() -> None:
 
 def _size(m: int) -> tuple[int, int]:
     # odd sizes where the model allows them (size_multiple 1), and H != W
-    return {1: (17, 23), 2: (18, 26), 4: (20, 28), 16: (48, 64)}[m]
+    return {1: (17, 23), 2: (18, 26), 4: (20, 28), 16: (48, 64), 32: (96, 128)}[m]
 
 
 @pytest.fixture(scope="module", params=list_models())
