@@ -119,19 +119,24 @@ class ToOpponent(nn.Module):
 
     def __init__(self, matrix: torch.Tensor) -> None:
         super().__init__()
-        f32 = torch.float32
-        # Buffers stay 4-D: Module.to(memory_format=channels_last) refuses 5-D ones.
-        self.register_buffer("luma_row", matrix[0].to(f32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("chroma_rows", matrix[1:].to(f32).view(2, 3, 1, 1), persistent=False)
+        _fixed_buffers(self, luma_row=matrix[0].view(1, 3, 1, 1), chroma_rows=matrix[1:].reshape(2, 3, 1, 1))
         # BM3D's O1 is the channel mean: one ReduceMean instead of a broadcast Mul and a ReduceSum on full planes
         self.luma_is_mean = bool(torch.allclose(matrix[0], torch.full((3,), 1 / 3, dtype=matrix.dtype)))
-        self.register_buffer("offset", torch.tensor(CHROMA_OFFSET[1:], dtype=f32).view(1, 2, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x``: ``(N, 3, H, W)``. Returns ``(N, 1, H, W)``, ``(N, 2, H/2, W/2)``."""
         luma = x.mean(dim=1, keepdim=True) if self.luma_is_mean else (x * self.luma_row).sum(dim=1, keepdim=True)
         lo = F.avg_pool2d(x, 2)
         return luma, (lo.unsqueeze(1) * self.chroma_rows.unsqueeze(0)).sum(dim=2) + self.offset
+
+
+def _fixed_buffers(module: nn.Module, **tensors: torch.Tensor) -> None:
+    """Register ``tensors`` and the chrominance offset ``(1, 2, 1, 1)`` as float32 buffers outside the state dict
+    (the transform is fixed, so a composite's state dict stays its gray network's). Buffers stay 4-D:
+    ``Module.to(memory_format=channels_last)`` refuses 5-D ones."""
+    tensors["offset"] = torch.tensor(CHROMA_OFFSET[1:]).view(1, 2, 1, 1)
+    for name, t in tensors.items():
+        module.register_buffer(name, t.to(torch.float32), persistent=False)
 
 
 class FromOpponent(nn.Module):
@@ -152,11 +157,8 @@ class FromOpponent(nn.Module):
 
     def __init__(self, inverse: torch.Tensor) -> None:
         super().__init__()
-        f32 = torch.float32
-        self.register_buffer("luma_col", inverse[:, 0].to(f32).view(1, 3, 1, 1), persistent=False)
+        _fixed_buffers(self, luma_col=inverse[:, 0].reshape(1, 3, 1, 1), chroma_cols=inverse[:, 1:].reshape(3, 2, 1, 1))
         self.luma_col_is_one = bool(torch.allclose(inverse[:, 0], torch.ones(3, dtype=inverse.dtype)))  # BM3D's
-        self.register_buffer("chroma_cols", inverse[:, 1:].to(f32).view(3, 2, 1, 1), persistent=False)
-        self.register_buffer("offset", torch.tensor(CHROMA_OFFSET[1:], dtype=f32).view(1, 2, 1, 1), persistent=False)
 
     def forward(self, luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
         """``luma``: ``(N, 1, H, W)``, ``chroma``: ``(N, 2, H/2, W/2)``. Returns ``(N, 3, H, W)``."""
