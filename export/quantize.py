@@ -438,6 +438,10 @@ def quantize_int8(
             raise ExportError(f"INT8 quantization failed: {exc}") from exc
         model = onnx.load_model(str(tmp_out))
     _float_inputs_for_float_nodes(model, options)
+    if options.flavour is Int8Flavour.CPU:
+        from .upsample import rewrite_nearest_upsample
+
+        rewrite_nearest_upsample(model)  # 8-bit channels-last copies instead of ONNX Runtime's slow uint8 Resize
     set_metadata(model, {PRECISION_KEY: "int8", FLAVOUR_KEY: options.flavour.value, **(metadata or {})})
     return save_onnx_atomic(model, out_path)
 
