@@ -122,6 +122,13 @@ class Denoiser(Closeable):
         sigma: the noise level for models that take one, used when a call gives none: σ on the 0-255 scale, an
             ``(H, W)`` map of it, or ``"auto"`` (the default: estimated per image). Refused by blind models.
 
+    Attributes:
+        info: what runs (:class:`~.backend.RuntimeInfo`): the artifact, the backend and its providers, what was
+            not used and why; ``info.summary()`` is one line.
+        precision_choice: with ``precision="auto"`` and a bare shipped name, the file picked and the probe
+            latencies that decided it (:class:`~.precision.PrecisionChoice`); None for a path or a name that
+            carries its precision (``"rednet30.int8.cpu"``).
+
     Raises:
         ArtifactError, BackendUnavailableError, InvalidInputError: see :func:`~.backend.open_backend`;
             InvalidInputError also for a tile the model or engine cannot use, or a σ a blind model is given.

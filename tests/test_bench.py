@@ -25,6 +25,7 @@ from edgedenoise.runtime.bench import (
     MatmulCeiling,
     Target,
     bench_artifact,
+    check_precision,
     macs_from_contract,
     parse_sizes,
     read_json,
@@ -221,6 +222,16 @@ def test_shipped_names_default_to_fp32_plus_shipped_int8() -> None:
     assert targets[0].path.name == "rednet30.onnx"
     int8 = targets[0].path.parent / "rednet30.int8.cpu.onnx"
     assert [t.path for t in targets[1:]] == ([int8] if int8.is_file() else [])
+
+
+def test_a_shipped_name_with_its_precision_is_that_file() -> None:
+    """``unet3_f32_u4_nl.int8.cpu`` (the form ``infer`` takes) names one file: benchmarked as the INT8 it is."""
+    (t,) = resolve_targets("unet3_f32_u4_nl.int8.cpu", None, "ort-cpu")
+    assert t.model == "unet3_f32_u4_nl" and t.path.name == "unet3_f32_u4_nl.int8.cpu.onnx" and t.precision is None
+    check_precision(t, read_onnx_contract(t.path))  # the metadata agrees: no refusal
+    assert read_onnx_contract(t.path).precision == "int8"
+    (t8,) = resolve_targets("unet3_f32_u4_nl.int8.cpu", ["int8"], "ort-cpu")
+    assert t8 == Target("unet3_f32_u4_nl", t.path, "int8")
 
 
 def test_shipped_models_skip_precision_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

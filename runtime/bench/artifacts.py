@@ -88,8 +88,9 @@ def resolve_targets(model: str | Path, precisions: Sequence[str] | None, backend
     """The artifact files to benchmark for one MODEL argument.
 
     Args:
-        model: a shipped model name or alias (``rednet30`` -> ``edgedenoise/weights/rednet30.onnx``), or a path to
-            an ``.onnx`` / ``.engine`` file.
+        model: a shipped model name or alias (``rednet30`` -> ``edgedenoise/weights/rednet30.onnx``), a shipped
+            name with its precision (``rednet30.int8.cpu``: that file only), or a path to an ``.onnx`` /
+            ``.engine`` file.
         precisions: ``fp32`` / ``fp16`` / ``int8``; each maps to the file beside the FP32 ``<base>.onnx`` that
             ``edgedenoise export`` writes: ``<base>.onnx``, ``<base>.fp16.onnx``, ``<base>.int8.cpu.onnx``
             (``<base>.int8.trt.onnx`` for the ``ort-tensorrt`` backend). None: for a name, FP32 plus the INT8
@@ -105,7 +106,9 @@ def resolve_targets(model: str | Path, precisions: Sequence[str] | None, backend
     kind = BackendKind.parse(backend)
     text = str(model)
     given = resolve_model(text)  # existing file, or the shipped FP32 ONNX of a name; raises otherwise
-    is_name = not Path(text).is_file()
+    # a bare shipped name stands for its FP32 file and the precisions beside it; a path, or a name qualified with a
+    # precision (``unet3_f32_u4_nl.int8.cpu``, as ``infer`` takes it), for that one file
+    is_name = not Path(text).is_file() and _precision_of_name(given.name) == "fp32"
     name = MODEL_ALIASES.get(text, text) if is_name else given.name.split(".")[0]
     if is_engine_path(given):
         if precisions:
