@@ -165,7 +165,8 @@ class MatmulCeiling:
         """One line for reports."""
         return (
             f"float32 matmul ceiling: {self.gflops:.1f} GFLOP/s (numpy {self.n}x{self.n} @ {self.n}x{self.n}, "
-            f"BLAS default threads, best of {self.repeats}, {self.best_s * 1000:.1f} ms)"
+            f"all BLAS threads whatever --threads says, best of {self.repeats}, {self.best_s * 1000:.1f} ms; "
+            "INT8 models can exceed it)"
         )
 
 
