@@ -67,6 +67,10 @@ def test_models_table_lists_counts() -> None:
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.output.splitlines() if ln.startswith("rednet30 "))
     assert "1,035,201" in line and "1.033 M" in line
+    # the σ 25 column is the card's BSD68 figure, read here from the card itself
+    card = json.loads((Path(edgedenoise.__file__).parent / "weights" / "rednet30.json").read_text())
+    (r25,) = [r for r in card["evaluation"]["sets"]["BSD68"]["results"] if r["sigma"] == 25]
+    assert line.rstrip().endswith(f"{r25['psnr']:.2f} (BSD68)")
     for name in ("rednet10", "rednet20", "rednet30_s2", "memnet_m6r6", "memnet_m4r4"):
         assert any(ln.startswith(name + " ") for ln in res.output.splitlines())
 

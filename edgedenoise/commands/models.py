@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .._deps import needs_torch
@@ -11,8 +13,8 @@ from ..runtime.errors import EdgeDenoiseError
 @click.command("models")
 def models_cmd() -> None:
     """List the models: with PyTorch, every registered architecture (parameters, MACs per pixel, size multiple,
-    receptive field, inputs, shipped weights); without it (a runtime install), the shipped ONNX models with
-    their precisions, MACs per pixel and BSD68 PSNR from their cards.
+    receptive field, inputs, shipped weights, the shipped card's σ 25 PSNR on BSD68 or CBSD68); without it (a
+    runtime install), the shipped ONNX models with their precisions, MACs per pixel and that PSNR.
 
     \b
     Example:
@@ -25,9 +27,14 @@ def models_cmd() -> None:
         click.echo("(runtime install: the shipped models; install PyTorch to list every registered architecture)")
         return
     from ..models import pretrained_table
+    from ..runtime.artifact import shipped_table
 
     rows = pretrained_table()
-    header = ("name", "params", "MACs/pixel", "size multiple", "receptive field", "inputs", "shipped weights")
+    scores = {r["name"]: _score(r) for r in shipped_table()}
+    header = (
+        "name", "params", "MACs/pixel", "size multiple", "receptive field", "inputs", "shipped weights",
+        "σ25 PSNR (dB)",
+    )  # fmt: skip
     _echo_table(
         [header]
         + [
@@ -39,6 +46,7 @@ def models_cmd() -> None:
                 str(r["receptive_field"]),
                 r["inputs"],
                 r["shipped"],
+                scores.get(r["name"], "-"),
             )
             for r in rows
         ]
@@ -49,6 +57,11 @@ def _macs(v: float) -> str:
     return f"{v / 1e6:.3f} M" if v >= 1e6 else f"{v / 1e3:.2f} k"
 
 
+def _score(row: dict[str, Any]) -> str:
+    """The card's FP32 PSNR at σ 25 on BSD68 (CBSD68 for colour), e.g. ``"28.81 (BSD68)"``, or ``"-"``."""
+    return f"{row['bsd68_sigma25']:.2f} ({row['test_set']})" if row["bsd68_sigma25"] else "-"
+
+
 def _shipped_rows() -> list[tuple[str, ...]]:
     from ..runtime.artifact import shipped_table
 
@@ -56,8 +69,7 @@ def _shipped_rows() -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [header]
     for r in shipped_table():
         macs = _macs(r["macs_per_pixel"]) if r["macs_per_pixel"] else "-"
-        psnr = f"{r['bsd68_sigma25']:.2f} ({r['test_set']})" if r["bsd68_sigma25"] else "-"
-        rows.append((r["name"], ", ".join(r["precisions"]), macs, r["inputs"], r["noise"], psnr))
+        rows.append((r["name"], ", ".join(r["precisions"]), macs, r["inputs"], r["noise"], _score(r)))
     return rows
 
 
