@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     except EdgeDenoiseError as exc:
         if _DEBUG:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"Error: {exc}", err=True)  # click's own usage errors start the same way
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -298,7 +298,7 @@ def test_cli_without_torch_prints_the_table(tmp_path: Path) -> None:
 def test_cli_bad_size_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["bench", str(tiny_onnx("rednet10")), "--size", "32"], capsys)
     assert code == 1 and out == ""
-    assert err.strip().splitlines() == ["error: size '32' is not WIDTHxHEIGHT with positive integers (e.g. 1920x1080)"]
+    assert err.strip().splitlines() == ["Error: size '32' is not WIDTHxHEIGHT with positive integers (e.g. 1920x1080)"]
 
 
 def test_bench_pads_a_frame_to_the_size_multiple(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -312,7 +312,7 @@ def test_cli_errors_are_one_line(gray_dir: Path, capsys: pytest.CaptureFixture[s
         main(["eval", "rednet31", "--data", str(gray_dir), "--sigma", "25"])
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown model 'rednet31'") and "\n" not in err
+    assert err.startswith("Error: unknown model 'rednet31'") and "\n" not in err
 
 
 # ---------------------------------------------------------------- real data (skipped without ../shared/data)

@@ -150,7 +150,7 @@ def test_unreadable_files_one_line_each_no_output_inputs_untouched(tmp_path: Pat
     for p in bad:
         assert sum(str(p) in ln for ln in lines) == 1, (p, res.stderr)
         assert not (out / p.name).exists()
-    assert all(ln.startswith("error: ") for ln in lines) and "Traceback" not in res.stderr
+    assert all(ln.startswith("Error: ") for ln in lines) and "Traceback" not in res.stderr
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]  # the good file still ran; no temp files
     assert {p.name: sha(p) for p in src.iterdir()} == before
     assert f"denoised 1 files (0 skipped, {len(bad)} failed)" in res.stdout
@@ -244,7 +244,7 @@ def test_messages_point_the_right_way(tmp_path: Path, capsys: pytest.CaptureFixt
     --backend tensorrt on an ONNX file names `edgedenoise build`."""
     sample = str(ROOT / "edgedenoise" / "samples" / "cbsd432_103006_gray.png")
     code, _, err = run_main(["infer", "rednet30.int8", sample, "-o", str(tmp_path / "o")], capsys)
-    assert code == 1 and err.strip() == "error: no shipped file rednet30.int8.onnx; did you mean rednet30.int8.cpu?"
+    assert code == 1 and err.strip() == "Error: no shipped file rednet30.int8.onnx; did you mean rednet30.int8.cpu?"
     code, _, err = run_main(["infer", "nosuch.int8", sample, "-o", str(tmp_path / "o")], capsys)
     assert code == 1 and "edgedenoise export --model nosuch --int8" in err and "rednet30.int8.cpu" in err
     target = tmp_path / "a_file.txt"

@@ -50,7 +50,7 @@ def assert_cli_refuses(model: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     before = img.read_bytes(), img.stat().st_mtime_ns
     out = tmp_path / "cli_out"
     code, _, err = run_cli(["infer", str(model), str(img), "-o", str(out)], capsys)
-    assert code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("Error: "), err
     assert model.name in err and needle in err, err
     assert not out.exists()
     assert (img.read_bytes(), img.stat().st_mtime_ns) == before

@@ -2,7 +2,7 @@
 
 Every kind has one defined outcome: a correct result (checked against an independent oracle: a raw ONNX
 Runtime session, numpy, hand-built files), or the project's error type with one line naming the problem and
-the fix. For the CLI: exit code 1, exactly one ``error: <file>: ...`` line on stderr, no output file (nor a
+the fix. For the CLI: exit code 1, exactly one ``Error: <file>: ...`` line on stderr, no output file (nor a
 temporary one), and the input unchanged (bytes and mtime).
 """
 
@@ -317,7 +317,7 @@ def test_cli_bad_file_one_line_no_output_input_unchanged(
     assert code == 1, (stdout, err)
     lines = err.splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and str(path) in lines[0] and bad.needle in lines[0], lines[0]
+    assert lines[0].startswith("Error: ") and str(path) in lines[0] and bad.needle in lines[0], lines[0]
     assert not out.exists() or not any(out.rglob("*")), list(out.rglob("*"))  # nothing, not even a temp file
     assert _state(path) == before
     assert sorted(p.name for p in src.iterdir()) == [bad.name]

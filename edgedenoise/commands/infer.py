@@ -5,7 +5,7 @@ Needs no torch: it runs on the runtime alone (numpy, onnxruntime, Pillow; Tensor
 C libraries under Pillow and ONNX Runtime write to file descriptor 2 behind Python's back (libtiff prints
 ``LZWDecode: Not enough data at scanline 0`` for a damaged TIFF, which then also fails with its own error
 line). While the run lasts, that descriptor goes to ``/dev/null`` and Python's ``sys.stderr`` to a copy of the
-real one, so each failed file is exactly one ``error: FILE: reason`` line; ``--debug`` keeps the native output.
+real one, so each failed file is exactly one ``Error: FILE: reason`` line; ``--debug`` keeps the native output.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def infer_cmd(
         with tqdm(total=len(run.jobs), unit="img", disable=None, file=sys.stderr, leave=False) as bar:
             for res in run:
                 tqdm.write(
-                    f"error: {res.message}" if res.failed else res.message,
+                    f"Error: {res.message}" if res.failed else res.message,
                     file=sys.stderr if res.failed else sys.stdout,
                 )
                 bar.update()
