@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -116,6 +117,41 @@ def test_data_in_channels_sets_the_model_channels(images: Path, tmp_path: Path) 
     assert load_weights(tmp_path / "rgb" / "best.safetensors").cfg.in_channels == 3
     cfg["model_overrides"] = {"features": 4, "in_channels": 1}
     with pytest.raises(ConfigError, match="model_overrides.in_channels=1 contradicts data.in_channels=3"):
+        train(config_from_dict(cfg), progress=False)
+
+
+def test_extra_train_dirs_join_the_training_images(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every image of an extra folder joins the 4 training images (nothing held out of it); a colour file
+    becomes gray with BT.601 luma, as Pillow's ``convert("L")`` (the oracle) computes it."""
+    from PIL import Image
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    rng = np.random.default_rng(1)
+    rgb = [rng.integers(0, 256, (20, 18, 3), dtype=np.uint8) for _ in range(2)]
+    for i, a in enumerate(rgb):
+        Image.fromarray(a).save(extra / f"c{i}.png")
+    seen: list[list[np.ndarray]] = []
+    real = trainer_mod.PatchSampler
+
+    def spy(imgs: list[np.ndarray], *a: object, **k: object) -> object:
+        seen.append(imgs)
+        return real(imgs, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_mod, "PatchSampler", spy)
+    cfg = tiny_train_config(images, tmp_path / "run", steps=1)
+    cfg["data"] = dict(cfg["data"], extra_train_dirs=[str(extra)])
+    train(config_from_dict(cfg), progress=False)
+    (imgs,) = seen
+    assert [im.shape for im in imgs] == [(1, 24, 24)] * 4 + [(1, 20, 18)] * 2
+    for im, a in zip(imgs[4:], rgb, strict=True):
+        luma = np.asarray(Image.fromarray(a).convert("L"), dtype=np.float64) / 255
+        assert np.abs(im[0] - luma).max() <= 0.5 / 255 + 1e-6
+
+    cfg["data"] = dict(cfg["data"], extra_train_dirs=str(extra))
+    with pytest.raises(ConfigError, match="data.extra_train_dirs must be a list of folders"):
         train(config_from_dict(cfg), progress=False)
 
 

@@ -19,10 +19,13 @@ class DataConfig:
 
     ``val_holdout`` images (the last ones of the sorted training folder) are kept out of training and used
     for validation PSNR at ``val_sigma`` (fixed noise seed), unless ``val_dir`` names another folder. Test
-    sets (Set12, BSD68, ...) must not be used to select checkpoints.
+    sets (Set12, BSD68, ...) must not be used to select checkpoints. ``extra_train_dirs`` adds every image of
+    further folders to the training images (none is held out; colour files become gray for a gray model, see
+    :func:`edgedenoise.data.patches.load_folder`); patches are drawn image by image, uniformly over all of them.
     """
 
     train_dir: str = "../shared/data/Train400"
+    extra_train_dirs: list[str] = field(default_factory=list)
     in_channels: int = 1
     patch_size: int = 50
     batch_size: int = 16

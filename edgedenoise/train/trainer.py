@@ -265,8 +265,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             raise ConfigError(f"data.val_holdout={cfg.data.val_holdout} leaves no training images")
         val_files = files[len(files) - cfg.data.val_holdout :]
         files = files[: len(files) - cfg.data.val_holdout]
+    if isinstance(cfg.data.extra_train_dirs, str):
+        raise ConfigError(
+            f"data.extra_train_dirs must be a list of folders, got the string {cfg.data.extra_train_dirs!r}; "
+            "write it as [folder]"
+        )
+    train_images = load_folder(cfg.data.train_dir, mcfg.in_channels, files)
+    for extra in cfg.data.extra_train_dirs:
+        train_images += load_folder(extra, mcfg.in_channels)
     sampler = PatchSampler(
-        load_folder(cfg.data.train_dir, mcfg.in_channels, files),
+        train_images,
         cfg.data.patch_size,
         seed=cfg.seed * 1000 + dd.rank,
     )
