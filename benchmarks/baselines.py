@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for d in (args.data, args.train):
         if not d.is_dir():
             print(
-                f"error: {d} not found; put the benchmark sets in ../shared/data (see docs/results.md)", file=sys.stderr
+                f"Error: {d} not found; put the benchmark sets in ../shared/data (see docs/results.md)", file=sys.stderr
             )
             return 1
     try:
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             refresh=args.refresh,
         )
     except (EdgeDenoiseError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
     for r in rows:
         fr = r["frame"]

@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure (or, with ``--report-only``, re-read) the results and write the JSON, the pages and the plot.
 
     Returns:
-        0, or 1 after a one-line ``error: ...`` on stderr (missing data, no JSON to update, a project error).
+        0, or 1 after a one-line ``Error: ...`` on stderr (missing data, no JSON to update, a project error).
     """
     args = parse_args(argv)
     json_path = args.out_dir / "benchmarks" / "results" / "results.json"
@@ -149,21 +149,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     [m for m in dict.fromkeys(p["model"] for p in res["points"]) if m in shipped_models()]
                 )
             except EdgeDenoiseError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                print(f"Error: {exc}", file=sys.stderr)
                 return 1
             log("the results JSON has no params/MACs: read them from the shipped model cards/ONNX files")
     else:
         for d in (args.data, args.train):
             if not d.is_dir():
                 print(
-                    f"error: {d} not found; put the benchmark sets in ../shared/data beside the checkout",
+                    f"Error: {d} not found; put the benchmark sets in ../shared/data beside the checkout",
                     file=sys.stderr,
                 )
                 return 1
         old_res = None
         if args.update:
             if not json_path.is_file():
-                print(f"error: --update needs an existing {json_path}; run without --update first", file=sys.stderr)
+                print(f"Error: --update needs an existing {json_path}; run without --update first", file=sys.stderr)
                 return 1
             old_res = json.loads(json_path.read_text())
         try:
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if old_res is not None:
                 res = merge_update(old_res, res, shipped_models())
         except EdgeDenoiseError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"Error: {exc}", file=sys.stderr)
             return 1
         write_atomic(json_path, json.dumps(res, indent=2) + "\n")
     render_plot(res, png)

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
         got = hashlib.sha256(src.read_bytes()).hexdigest()
         if got != SRC_SHA256:
             print(
-                f"error: {src} has sha256 {got}, not the GPU-trained rednet8_slim32_u4 ({SRC_SHA256})", file=sys.stderr
+                f"Error: {src} has sha256 {got}, not the GPU-trained rednet8_slim32_u4 ({SRC_SHA256})", file=sys.stderr
             )
             return 1
         model = drop_middle_layers(load_weights(src), 6, "rednet6_slim32_u4")

@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             add_previous_stages(card, previous, card["training"]["config_file"])
         dst_w, dst_j = write_card(card, weights, Path(args.out_dir))
     except EdgeDenoiseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
     for name, s in card["evaluation"]["sets"].items():
         row = "  ".join(f"σ{r['sigma']:g} {r['psnr']:.2f} dB / {r['ssim']:.4f}" for r in s["results"])

@@ -59,7 +59,7 @@ def list_points(models: Sequence[str] | None, backend: str, with_torch: bool) ->
     names = list(models) if models else shipped
     missing = [m for m in names if m not in shipped]
     if missing:
-        raise SystemExit(f"error: not shipped: {', '.join(missing)} (shipped: {', '.join(shipped) or 'none'})")
+        raise SystemExit(f"Error: not shipped: {', '.join(missing)} (shipped: {', '.join(shipped) or 'none'})")
     torch_ok = with_torch and _has_torch()
     points = []
     for name in names:
@@ -226,10 +226,10 @@ def measure_speed(point: dict[str, Any], size: str, args: argparse.Namespace) ->
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise SystemExit(f"error: {shlex.join(cmd)} failed: {last}")
+            raise SystemExit(f"Error: {shlex.join(cmd)} failed: {last}")
         rows = json.loads(out.read_text())["rows"]
     if len(rows) != 1:
-        raise SystemExit(f"error: expected one benchmark row for {point['label']} at {size}, got {len(rows)}")
+        raise SystemExit(f"Error: expected one benchmark row for {point['label']} at {size}, got {len(rows)}")
     return rows[0]
 
 
