@@ -251,8 +251,48 @@ def export_onnx(
     float_modules = getattr(net, "float_modules", ())
     if float_modules:
         props[FLOAT_NODES_KEY] = json.dumps(declared_float_nodes(proto, float_modules))
+    strip_stack_traces(proto)
     set_metadata(proto, props)
     return save_onnx_atomic(proto, path)
+
+
+#: Node ``metadata_props`` key under which the torch exporter records the Python stack of each node: absolute
+#: source paths of the exporting machine. It is removed, so that the file does not depend on where the checkout
+#: and the virtual environment lie (the module scopes under ``pkg.torch.onnx.name_scopes`` stay).
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def strip_stack_traces(model: onnx.ModelProto) -> int:
+    """Remove every node's ``STACK_TRACE_KEY`` entry in place (main graph, sub-graphs and functions).
+
+    Returns:
+        The number of entries removed.
+    """
+    import onnx
+
+    def graphs(g: onnx.GraphProto) -> list[onnx.GraphProto]:
+        out = [g]
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    out += graphs(a.g)
+                elif a.type == onnx.AttributeProto.GRAPHS:
+                    for sub in a.graphs:
+                        out += graphs(sub)
+        return out
+
+    nodes = [n for g in graphs(model.graph) for n in g.node] + [n for f in model.functions for n in f.node]
+    removed = 0
+    for n in nodes:
+        keep = [p for p in n.metadata_props if p.key != STACK_TRACE_KEY]
+        if len(keep) != len(n.metadata_props):
+            removed += len(n.metadata_props) - len(keep)
+            kept = [(p.key, p.value) for p in keep]
+            del n.metadata_props[:]
+            for key, value in kept:
+                entry = n.metadata_props.add()
+                entry.key, entry.value = key, value
+    return removed
 
 
 def _check_io(proto: onnx.ModelProto, channels: int, noise_level_input: bool = False) -> None:

@@ -563,6 +563,22 @@ def test_shipped_weights_are_safetensors_not_pickles() -> None:
     assert not any(ext in text for ext in ("*.pt", "*.pth", "*.pkl", "*.ckpt"))
 
 
+def test_shipped_onnx_files_carry_no_machine_path_and_no_unused_initializer() -> None:
+    """No shipped or reference ONNX file holds the exporter's per-node stack traces (absolute source paths), nor
+    an initializer no node reads (ONNX Runtime warns about each one whenever the file is loaded)."""
+    from edgedenoise.models.pretrained import WEIGHTS_DIR
+
+    files = sorted(WEIGHTS_DIR.glob("*.onnx")) + sorted((ROOT / "benchmarks" / "reference").glob("*.onnx"))
+    assert len(files) >= 2
+    for f in files:
+        model = onnx.load(str(f), load_external_data=False)
+        keys = {p.key for n in model.graph.node for p in n.metadata_props}
+        assert "pkg.torch.onnx.stack_trace" not in keys, f.name
+        assert b'File "/' not in f.read_bytes(), f.name
+        read = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+        assert [t.name for t in model.graph.initializer if t.name not in read] == [], f.name
+
+
 def test_a_mistyped_model_name_gets_the_nearest_shipped_one() -> None:
     hint = r"no shipped model 'unet3_f32_u4_nl_rgbx'; did you mean 'unet3_f32_u4_nl_rgb'\?"
     with pytest.raises(UnknownModelError, match=hint):
