@@ -10,6 +10,7 @@ import torch
 
 import edgedenoise
 from edgedenoise.models import create_model, load_model, load_torch_model, model_cfg, model_file, save_weights
+from edgedenoise.models.pretrained import shipped_models
 from edgedenoise.runtime.errors import ArtifactError, UnknownModelError
 
 ROOT = Path(edgedenoise.__file__).resolve().parent.parent
@@ -55,8 +56,12 @@ def test_refusals_name_the_source(tmp_path: Path) -> None:
     onnx_file.write_bytes(b"x")
     with pytest.raises(ArtifactError, match=r"is not a torch model; give a \.safetensors or trainer \.pt"):
         load_model(onnx_file)
-    with pytest.raises(UnknownModelError, match="unknown model 'nosuchnet'"):
+    with pytest.raises(UnknownModelError, match="unknown model 'nosuchnet'") as exc:
         load_model("nosuchnet")
+    listed = str(exc.value).split("shipped: ")[1].split(" (")[0].split(", ")
+    assert listed == shipped_models() and "did you mean" not in str(exc.value)
+    with pytest.raises(UnknownModelError, match=r"'rednet18_slim64_u2_nll'; did you mean 'rednet18_slim64_u2_nl'\?"):
+        load_model("rednet18_slim64_u2_nll")
     assert model_file("rednet30") is None and model_file(onnx_file) == onnx_file
 
 

@@ -13,6 +13,7 @@ two is an :class:`ArtifactError` (one line, naming the file).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -184,9 +185,19 @@ def load_pretrained(name: str) -> nn.Module:
     """The shipped model ``name`` (alias allowed) with its trained weights, in eval mode.
 
     Raises:
-        UnknownModelError: unknown name, or no weights ship for it.
+        UnknownModelError: unknown name (the message lists the shipped models and the nearest one to a
+            misspelt name), or no weights ship for it.
     """
-    path = shipped_weights_path(name)
+    try:
+        path = shipped_weights_path(name)
+    except UnknownModelError:
+        shipped = shipped_models()
+        near = difflib.get_close_matches(name, shipped, n=1, cutoff=0.75)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}; {hint}shipped: {', '.join(shipped) or 'none'} "
+            "(or give a weights file)"
+        ) from None
     if path is None:
         raise UnknownModelError(
             f"no shipped weights for {name!r}; shipped: {', '.join(shipped_models()) or 'none'} "
