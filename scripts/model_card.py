@@ -111,16 +111,22 @@ def read_log(log_csv: Path) -> list[dict[str, str]]:
     return rows
 
 
-def validation_summary(rows: list[dict[str, str]], max_points: int = 25) -> dict[str, Any]:
+def validation_summary(
+    rows: list[dict[str, str]], max_points: int = 25, weights_step: int | None = None
+) -> dict[str, Any]:
     """Summary of the validation PSNR curve: first, best, last, a thinned curve, and the late gain.
 
-    ``gain_last_quarter_db`` is the best validation PSNR in the last quarter of the steps minus the best
-    before it: a rough indicator of what more training would still buy (near 0: converged).
+    The log rounds PSNR to 3 decimals, so several points can tie for the best; the one at ``weights_step``
+    (the step the shipped weights were saved at, which the trainer picked on the unrounded value) is then
+    the best, otherwise the first of them. ``gain_last_quarter_db`` is the best validation PSNR in the last
+    quarter of the steps minus the best before it: a rough indicator of what more training would still buy
+    (near 0: converged).
     """
     pts = [(int(r["step"]), float(r["val_psnr"]), float(r["wall_s"])) for r in rows if r.get("val_psnr")]
     if not pts:
         return {"points": 0}
-    best = max(pts, key=lambda p: p[1])
+    top = max(p[1] for p in pts)
+    best = next((p for p in pts if p[0] == weights_step and p[1] == top), None) or next(p for p in pts if p[1] == top)
     stride = max(1, -(-len(pts) // max_points))
     curve = pts[::stride] + ([pts[-1]] if (len(pts) - 1) % stride else [])
     last_step = pts[-1][0]
@@ -239,7 +245,7 @@ def build_card(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
             "best_step": int(meta["step"]) if "step" in meta else None,
             "wall_time_s": float(last["wall_s"]),
             "git_rev": train_rev,
-            "validation": validation_summary(rows),
+            "validation": validation_summary(rows, weights_step=int(meta["step"]) if "step" in meta else None),
             "note": args.note,
         },
         "hardware": dict(hardware(int(train_cfg.get("threads") or 0)), note=args.hardware_note),

@@ -376,6 +376,26 @@ def _tiny_run_setup(tmp_path: Path, seed: int, sets: tuple[str, ...]) -> tuple[P
     return train_dir, data_root, cfg
 
 
+def test_card_validation_best_is_the_step_the_weights_were_saved_at() -> None:
+    """The log rounds PSNR to 3 decimals: of tied best points, the card names the one the weights come from."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "model_card", Path(__file__).resolve().parent.parent / "scripts" / "model_card.py"
+    )
+    assert spec is not None and spec.loader is not None
+    card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(card)
+    rows = [
+        {"step": str(s), "val_psnr": v, "wall_s": str(s / 10)}
+        for s, v in ((100, "28.449"), (150, ""), (200, "28.440"), (300, "28.449"), (400, "28.432"))
+    ]
+    assert card.validation_summary(rows, weights_step=300)["best"] == {"step": 300, "psnr": 28.449, "wall_s": 30.0}
+    assert card.validation_summary(rows)["best"]["step"] == 100
+    assert card.validation_summary(rows, weights_step=200)["best"]["step"] == 100  # 200 is not a best point
+    assert card.validation_summary(rows)["points"] == 4
+
+
 def test_model_card_script_on_a_tiny_run(tmp_path: Path) -> None:
     train_dir, data_root, base = _tiny_run_setup(tmp_path, 4, ("BSD68", "Set12"))
     run = tmp_path / "runs" / "tiny"
