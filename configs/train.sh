@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The exact commands that produced the shipped weights (run from the repo root, venv active).
+# The first CPU runs of RED30 and RED30_s2 (run from the repo root, venv active); the shipped weights come from
+# scripts/gpu_train.sh and configs/cpu/ (each model card names its config).
+#
 # RED30 runs at normal priority; the two others at nice 10 beside it, on a 2-core machine.
 set -e
 nohup edgedenoise train configs/rednet30_blind.yaml > runs/rednet30_blind.out 2>&1 &

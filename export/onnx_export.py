@@ -187,7 +187,7 @@ def export_onnx(
 
     if opset < MIN_OPSET:
         raise InvalidInputError(
-            f"opset {opset} is not supported; the torch exporter writes opset >= {MIN_OPSET} (use --opset {MIN_OPSET})"
+            f"opset {opset} is not supported; the torch exporter writes opset >= {MIN_OPSET} (use opset={MIN_OPSET})"
         )
     cfg = model_cfg(model)
     props = {CFG_METADATA_KEY: cfg.to_json(), PRECISION_KEY: "fp32", VERSION_KEY: __version__}
@@ -243,7 +243,7 @@ def export_onnx(
     proto = program.model_proto
     got_opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got_opset != opset:
-        raise ExportError(f"the exporter wrote opset {got_opset}, not the requested {opset}; use --opset {got_opset}")
+        raise ExportError(f"the exporter wrote opset {got_opset}, not the requested {opset}; use opset={got_opset}")
     proto.producer_name = "edgedenoise"
     proto.producer_version = __version__
     proto.graph.name = cfg.arch

@@ -421,7 +421,8 @@ class Denoiser(Closeable):
 
         Returns:
             None for a blind model; a float (``"auto"`` resolved by :func:`~.noise_level.estimate_sigma`, or the
-            number given), or an ``(H, W)`` map: the one given, or the noise profile's (mean over channels).
+            number given), or an ``(H, W)`` map: the one given, or the noise profile's (the root mean square of
+            its per-channel maps).
         """
         nhwc = as_nhwc(np.asarray(image))
         if nhwc.dtype not in SUPPORTED_DTYPES:

@@ -171,6 +171,17 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _measured(res: dict[str, Any], point: dict[str, Any]) -> tuple[str, str]:
+    """``(CPU, UTC date)`` of the run that measured ``point``: the ``--update`` run that replaced it (its
+    ``"update"`` index), else the original run."""
+    updates = res.get("updates") or []
+    idx = point.get("update")
+    run = updates[idx] if isinstance(idx, int) and 0 <= idx < len(updates) else None
+    machine = (run or res).get("machine") or {}
+    utc = (run or res).get("started_utc") or ""
+    return str(machine.get("cpu", "?")), str(utc)[:10]
+
+
 def _update_lines(res: dict[str, Any]) -> list[str]:
     """One paragraph per ``--update`` run: which models' rows it replaced, when, and on what machine."""
     lines = []
@@ -269,7 +280,10 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
         "",
         "## Targets",
         "",
-        "Ratios of frames/s in this run (same machine, same inputs):",
+        "Ratios of frames/s. The first two compare rows of one model, always measured in one run (same machine, "
+        "same inputs): the original run, or the `--update` run that re-measured the model (above). BM3D was "
+        "measured in the original run (an `--update` keeps the baselines); each line of the BM3D comparison says "
+        "where and when the model was measured.",
         "",
     ]
     for key, title in (
@@ -289,15 +303,32 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
     if bm3d is None:
         lines.append("  - not measured (BM3D skipped)")
     else:
+        b_cpu = str((bm3d.get("machine") or {}).get("cpu", "?"))
+        b_date = str(bm3d.get("measured_utc") or res.get("started_utc") or "")[:10]
         lines.append(
-            f"  - BM3D: {bm3d['psnr']:.3f} dB, {_f(baseline_fps(bm3d), '.4f')} frames/s at {fw}x{fh}; ours (PSNR gain, "
-            "speed ratio):"
+            f"  - BM3D: {bm3d['psnr']:.3f} dB, {_f(baseline_fps(bm3d), '.4f')} frames/s at {fw}x{fh}, measured on "
+            f"{b_cpu} on {b_date}; ours (PSNR gain, speed ratio; where and when measured). A speed ratio across two "
+            "machines compares the machines as well as the methods; the PSNR gain does not depend on the machine:"
         )
+        by_label = {p["label"]: p for p in res["points"]}
         met = []
         for e in r["vs_bm3d"]:
             ok = e["psnr_gain_db"] > 0 and e["speed_ratio"] is not None and e["speed_ratio"] >= tgt
             met += [e["label"]] if ok else []
-            lines.append(f"  - {e['label']}: {e['psnr_gain_db']:+.3f} dB, {_f(e['speed_ratio'], '.0f')}x ({_mark(ok)})")
+            p = by_label.get(e["label"])
+            if p is None:
+                where = "machine not recorded"
+            else:
+                cpu, date = _measured(res, p)
+                if p.get("update") is None:
+                    where = f"{cpu}, {date}, the run that measured BM3D"
+                elif cpu == b_cpu:
+                    where = f"{cpu}, {date}: BM3D's CPU model, another run"
+                else:
+                    where = f"{cpu}, {date}: **another machine than BM3D's**"
+            lines.append(
+                f"  - {e['label']}: {e['psnr_gain_db']:+.3f} dB, {_f(e['speed_ratio'], '.0f')}x ({_mark(ok)}; {where})"
+            )
         lines.append(f"  - met by: {', '.join(met) if met else 'none'}")
     lines += ["", "## Speed at every size", ""]
     rows = [BenchRow.from_dict(row) for p in res["points"] for row in p["speed"]]

@@ -36,7 +36,7 @@ def prune_cmd(
     \b
     Example:
       edgedenoise prune rednet30 --ratio 0.5 -o runs/rednet30_p50/pruned.safetensors
-      edgedenoise prune rednet30 --ratio 0.5 -o pruned.safetensors --finetune configs/rednet30_p50.yaml
+      edgedenoise prune rednet30 --ratio 0.5 -o pruned.safetensors --finetune configs/compress/rednet30_p50_ft.yaml
     """
     needs_torch("prune")
     from ..compress import prune_model
@@ -85,7 +85,7 @@ def distill_cmd(
 
     \b
     Example:
-      edgedenoise distill rednet30 rednet12_slim64_u2 --config configs/rednet12_slim64_u2.yaml
+      edgedenoise distill rednet30 rednet12_slim64_u2 --config configs/compress/rednet12_slim64_u2_distill.yaml
     """
     needs_torch("distill")
     from ..compress import distill_config
