@@ -155,6 +155,46 @@ def test_extra_train_dirs_join_the_training_images(
         train(config_from_dict(cfg), progress=False)
 
 
+def test_ema_weights_are_the_exponential_average_of_the_steps(images: Path, tmp_path: Path) -> None:
+    """With ``ema_decay`` d the scored weights are avg_1 = w_1, avg_k = d avg_(k-1) + (1 - d) w_k, computed here
+    from the raw weights of plain runs of 1, 2 and 3 steps (constant learning rate, so they share one path);
+    ``last.pt`` keeps the raw weights; a run resumed from 2 steps ends where the uninterrupted one does."""
+    optim = {"lr": 1e-2, "warmup_steps": 0, "schedule": "constant"}
+
+    def run(name: str, steps: int, resume: Path | None = None, **top: object) -> Path:
+        cfg = tiny_train_config(images, tmp_path / name, steps=steps, optim=optim, val_every=100, **top)
+        train(config_from_dict(cfg), resume=resume, progress=False)
+        return tmp_path / name
+
+    def raw(folder: Path) -> dict[str, torch.Tensor]:
+        return torch.load(folder / "last.pt", map_location="cpu", weights_only=True)["state_dict"]
+
+    w = [raw(run(f"plain{k}", k)) for k in (1, 2, 3)]
+    d = 0.6
+    avg = {k: ((d * w[0][k] + (1 - d) * w[1][k]) * d + (1 - d) * w[2][k]) for k in w[0] if w[0][k].is_floating_point()}
+    assert any(not torch.allclose(avg[k], w[2][k], atol=1e-6) for k in avg)  # the average is not the last step
+
+    ema_run = run("ema", 3, ema_decay=d)
+    ck = torch.load(ema_run / "last.pt", map_location="cpu", weights_only=True)
+    assert _weights_sha(ck["state_dict"]) == _weights_sha(w[2])
+    best = load_weights(ema_run / "best.safetensors").state_dict()
+    best_pt = torch.load(ema_run / "best.pt", map_location="cpu", weights_only=True)["state_dict"]
+    for k, v in avg.items():
+        assert torch.allclose(best[k], v, atol=1e-6), k
+        assert torch.allclose(ck["ema"][f"module.{k}"], v, atol=1e-6), k
+        assert torch.equal(best_pt[k], best[k])
+
+    half = run("ema_half", 2, ema_decay=d)
+    resumed = run("ema_half", 3, resume=half / "last.pt", ema_decay=d)
+    again = torch.load(resumed / "last.pt", map_location="cpu", weights_only=True)
+    for k, v in avg.items():
+        assert torch.allclose(again["ema"][f"module.{k}"], v, atol=1e-6), k
+
+    for bad, why in (({"ema_decay": 1.0}, "outside"), ({"ema_decay": 0.9, "qat": True}, "cannot be combined")):
+        with pytest.raises(ConfigError, match=why):
+            train(config_from_dict(tiny_train_config(images, tmp_path / "bad", steps=1, **bad)), progress=False)
+
+
 class _Crash(Exception):
     pass
 

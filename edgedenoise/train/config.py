@@ -100,7 +100,11 @@ class TrainConfig:
     pruned model, or a student's earlier phase) with a fresh optimiser and schedule; ``distill`` adds a teacher.
     ``qat`` fine-tunes under simulated INT8 (:mod:`edgedenoise.compress.qat`; the Convs named in
     ``qat_keep_float`` stay float, by default the first, as the export keeps it); validation PSNR is then the
-    simulated INT8 one.
+    simulated INT8 one. ``ema_decay`` d in (0, 1) keeps an exponential moving average of the weights (and
+    buffers), ``avg = d * avg + (1 - d) * weights`` after every optimiser step, starting from the first step's
+    weights (``torch.optim.swa_utils.AveragedModel``; KAIR trains its denoisers with d = 0.999): validation,
+    ``best.safetensors`` and ``best.pt``'s ``state_dict`` are then the averaged weights, while ``last.pt`` keeps
+    the raw ones (to resume) and the average under ``"ema"``. 0 turns it off; not combined with ``qat``.
     """
 
     model: str = "rednet30"
@@ -124,6 +128,7 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     qat: bool = False
     qat_keep_float: list[str] | None = None
+    ema_decay: float = 0.0
 
 
 T = TypeVar("T")

@@ -248,6 +248,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         _warm_start(model, cfg.init_weights)
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     mcfg = model_cfg(model)
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise ConfigError(f"ema_decay {cfg.ema_decay} is outside [0, 1); use e.g. 0.999, or 0 to turn it off")
+    if cfg.ema_decay and cfg.qat:
+        raise ConfigError("ema_decay cannot be combined with qat; set ema_decay: 0 for a QAT run")
     fake_quant = None
     if cfg.qat:
         from ..compress.qat import enable_fake_quant
@@ -300,6 +304,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     step, best, best_step, elapsed_before = 0, -math.inf, -1, 0.0
+    ema_state = None
     if resume:
         from ..models.pretrained import load_torch_checkpoint
 
@@ -324,6 +329,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             scaler.load_state_dict(ck["scaler"])
         step, best, best_step = ck["step"], ck["metrics"]["best_psnr"], ck["metrics"]["best_step"]
         elapsed_before = ck["metrics"]["wall_s"]
+        ema_state = ck.get("ema")
+    ema = None
+    if cfg.ema_decay:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        if ema_state:
+            ema.load_state_dict(ema_state)
+    scored: nn.Module = ema.module if ema is not None else model  # what validation scores and best.* hold
     net: nn.Module = model
     if dd.world > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -363,14 +377,17 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         dist.all_gather_object(everyone, mine)
         return everyone
 
-    def checkpoint(path: Path, wall: float, rank_rng: list[dict[str, Any]] | None = None) -> None:
+    def checkpoint(
+        path: Path, wall: float, rank_rng: list[dict[str, Any]] | None = None, weights: nn.Module | None = None
+    ) -> None:
         tmp = path.with_name(path.name + ".tmp")
         torch.save(
             {
                 "arch": mcfg.arch,
                 "cfg": mcfg.to_json(),
                 "overrides": overrides,
-                "state_dict": model.state_dict(),
+                "state_dict": (weights or model).state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
                 "optimizer": opt.state_dict(),
                 "sampler_state": sampler.state(),
                 "noise_rng": gen.get_state(),
@@ -429,6 +446,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         scaler.step(opt)
         scaler.update()
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         run_loss += loss.detach().float()
         states = rng_states() if step % cfg.ckpt_every == 0 else None  # collective: before ranks part ways
@@ -439,12 +458,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         val = ""
         if step % cfg.val_every == 0 or step == cfg.steps:
             assert validator is not None
-            v = validator(model, device, fake_quant)
+            v = validator(scored, device, fake_quant)
             val = f"{v:.3f}"
             if v > best:
                 best, best_step = v, step
-                checkpoint(run_dir / "best.pt", time.time() - t0)
-                save_weights(model, run_dir / "best.safetensors", {"step": str(step), "val_psnr": val})
+                checkpoint(run_dir / "best.pt", time.time() - t0, weights=scored)
+                save_weights(scored, run_dir / "best.safetensors", {"step": str(step), "val_psnr": val})
             if writer is not None:
                 writer.add_scalar("val_psnr", v, step)
         if step % cfg.log_every == 0 or val:
@@ -465,11 +484,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     states = rng_states()
     if dd.main:
         assert validator is not None
-        v = validator(model, device, fake_quant)
+        v = validator(scored, device, fake_quant)
         if v > best:
             best, best_step = v, step
-            checkpoint(run_dir / "best.pt", wall)
-            save_weights(model, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{v:.3f}"})
+            checkpoint(run_dir / "best.pt", wall, weights=scored)
+            save_weights(scored, run_dir / "best.safetensors", {"step": str(step), "val_psnr": f"{v:.3f}"})
         checkpoint(run_dir / "last.pt", wall, states)
         if bar is not None:
             bar.close()
