@@ -8,7 +8,8 @@
 #                          a warm restart (unet3_f32_u4_nl_restart.yaml) and QAT again (unet3_f32_u4_nl_restart_qat.yaml)
 #   rednet18_slim64_u2_nl: configs/cpu/rednet18_slim64_u2_nl.yaml (55 min, warm start from rednet18_slim64_u2), then
 #                          a warm restart (rednet18_slim64_u2_nl_restart.yaml, 125 min), then 128-pixel patches
-#                          (rednet18_slim64_u2_nl_patch128.yaml, 120 min)
+#                          (rednet18_slim64_u2_nl_patch128.yaml, 120 min), then Train400 + gray CBSD432
+#                          (rednet18_slim64_u2_nl_more_data.yaml, 135 min)
 #   rednet18_slim64_u2_nl_rgb, unet3_f32_u4_nl_rgb: the gray models on opponent colour planes, fine-tuned on CBSD432
 #                          (configs/cpu/<name>.yaml from the shipped gray weights, then <name>_halfchroma.yaml with the
 #                          chrominance at half resolution); scored on CBSD68 and McMaster
@@ -24,8 +25,8 @@ if [ "${STEP:-all}" != speed ]; then
         run=runs/cpu/unet3_f32_u4_nl_restart_qat; config=configs/cpu/unet3_f32_u4_nl_restart_qat.yaml
         note="Stage 4 of 4: 20 min of quantization-aware fine-tuning on one core (edgedenoise/compress/qat.py; first Conv and σ conv float) after a warm restart (configs/cpu/unet3_f32_u4_nl_restart.yaml: 55 min, cosine from 3e-4, best validation 26.302 dB) of the weights of stages 1-2 (configs/cpu/unet3_f32_u4_nl.yaml: 50 min from scratch on a 2-core CPU; configs/cpu/unet3_f32_u4_nl_qat.yaml: 25 min QAT). The $recipe. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
       rednet18_slim64_u2_nl)
-        run=runs/cpu/${name}_patch128; config=configs/cpu/${name}_patch128.yaml
-        note="Stage 3 of 3: 111 min (stopped at learning rate 2e-6 of its 120-min cosine schedule; 14,400 steps) on both cores of a 2-core CPU with 128-pixel patches, batch 8 (configs/cpu/${name}_patch128.yaml, cosine from 1e-4; the 74-pixel receptive field outgrew the 64-pixel patches of stages 1-2), from the weights of stage 2 (configs/cpu/${name}_restart.yaml: a 125-min warm restart on one core, best validation 27.751 dB), itself from stage 1 (configs/cpu/$name.yaml: 55 min warm-started from the blind rednet18_slim64_u2, best validation 27.641 dB). The $recipe. Checkpoint selected by validation PSNR (the last 8 Train400 images at σ 25)." ;;
+        run=runs/cpu/${name}_more_data; config=configs/cpu/${name}_more_data.yaml
+        note="Stage 4 of 4: 129 min (stopped at learning rate 1.4e-6 of its 135-min cosine schedule; 19,140 steps) on both cores of a 2-core CPU on Train400 joined by CBSD432 made gray (BT.601 luma; configs/cpu/${name}_more_data.yaml: 128-pixel patches, batch 8, cosine from 1e-4), from the weights of stage 3 (configs/cpu/${name}_patch128.yaml: 111 min on both cores with 128-pixel patches, best validation 27.796 dB; the 74-pixel receptive field outgrew the 64-pixel patches of stages 1-2), itself from stage 2 (configs/cpu/${name}_restart.yaml: a 125-min warm restart on one core, best validation 27.751 dB) and stage 1 (configs/cpu/$name.yaml: 55 min warm-started from the blind rednet18_slim64_u2, best validation 27.641 dB). The $recipe. Checkpoint selected by validation PSNR (the last 8 Train400 images at σ 25)." ;;
       unet3_f32_u4_nl_rgb)
         run=runs/cpu/${name}_halfchroma; config=configs/cpu/${name}_halfchroma.yaml
         note="The shipped gray unet3_f32_u4_nl on the opponent colour planes (edgedenoise/models/opponent.py; chrominance at half resolution), fine-tuned on one core of a 2-core CPU on CBSD432 without its last 8 photos under simulated INT8 (first Conv and σ conv float): 40 min with full-resolution chrominance (configs/cpu/$name.yaml), then 40 min with half-resolution chrominance (configs/cpu/${name}_halfchroma.yaml). The $recipe, a quarter of the images with Poisson-Gaussian camera noise instead of AWGN. Checkpoint selected by simulated-INT8 validation PSNR; FP32 figures below are of these weights." ;;
