@@ -265,33 +265,27 @@ STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
 def strip_stack_traces(model: onnx.ModelProto) -> int:
     """Remove every node's ``STACK_TRACE_KEY`` entry in place (main graph, sub-graphs and functions).
 
+    Args:
+        model: an ONNX model as the torch exporter wrote it; only node ``metadata_props`` change.
+
     Returns:
         The number of entries removed.
     """
     import onnx
 
-    def graphs(g: onnx.GraphProto) -> list[onnx.GraphProto]:
-        out = [g]
+    def nodes(g: onnx.GraphProto) -> list[onnx.NodeProto]:
+        out = list(g.node)
         for n in g.node:
             for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    out += graphs(a.g)
-                elif a.type == onnx.AttributeProto.GRAPHS:
-                    for sub in a.graphs:
-                        out += graphs(sub)
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    out += nodes(sub)
         return out
 
-    nodes = [n for g in graphs(model.graph) for n in g.node] + [n for f in model.functions for n in f.node]
     removed = 0
-    for n in nodes:
-        keep = [p for p in n.metadata_props if p.key != STACK_TRACE_KEY]
-        if len(keep) != len(n.metadata_props):
-            removed += len(n.metadata_props) - len(keep)
-            kept = [(p.key, p.value) for p in keep]
-            del n.metadata_props[:]
-            for key, value in kept:
-                entry = n.metadata_props.add()
-                entry.key, entry.value = key, value
+    for n in nodes(model.graph) + [n for f in model.functions for n in f.node]:
+        for entry in [p for p in n.metadata_props if p.key == STACK_TRACE_KEY]:
+            n.metadata_props.remove(entry)
+            removed += 1
     return removed
 
 

@@ -386,7 +386,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 "arch": mcfg.arch,
                 "cfg": mcfg.to_json(),
                 "overrides": overrides,
-                "state_dict": (weights or model).state_dict(),
+                "state_dict": (model if weights is None else weights).state_dict(),
                 "ema": ema.state_dict() if ema is not None else None,
                 "optimizer": opt.state_dict(),
                 "sampler_state": sampler.state(),
