@@ -195,6 +195,37 @@ def test_ema_weights_are_the_exponential_average_of_the_steps(images: Path, tmp_
             train(config_from_dict(tiny_train_config(images, tmp_path / "bad", steps=1, **bad)), progress=False)
 
 
+def _losses(run: Path) -> list[float]:
+    with open(run / "log.csv", newline="") as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+def test_cpu_bf16_runs_the_forward_in_bfloat16_and_keeps_float32_weights(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cpu_bf16`` changes the arithmetic (the losses differ from a float32 run's with the same seed) by no more
+    than bfloat16 rounding (8 mantissa bits: a relative error of order 1e-2), and the saved weights stay float32.
+    The hardware check is patched so the test runs on any CPU (there bfloat16 is emulated: slow, same numbers)."""
+    monkeypatch.setattr(trainer_mod, "_native_bf16", lambda: True)
+    optim = {"lr": 1e-3, "warmup_steps": 0, "schedule": "constant"}
+    runs = {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        cfg = tiny_train_config(images, tmp_path / name, steps=4, optim=optim, cpu_bf16=bf16)
+        train(config_from_dict(cfg), progress=False)
+        runs[name] = _losses(tmp_path / name)
+    ref, got = np.array(runs["fp32"]), np.array(runs["bf16"])
+    assert len(ref) == len(got) == 4
+    assert not np.array_equal(ref, got)
+    np.testing.assert_allclose(got, ref, rtol=2e-2)
+    best = load_weights(tmp_path / "bf16" / "best.safetensors").state_dict()
+    assert {v.dtype for v in best.values() if v.is_floating_point()} == {torch.float32}
+
+    monkeypatch.setattr(trainer_mod, "_native_bf16", lambda: False)
+    cfg = tiny_train_config(images, tmp_path / "refused", steps=1, cpu_bf16=True)
+    with pytest.raises(ConfigError, match="neither AVX-512 BF16 nor AMX.*set cpu_bf16: false"):
+        train(config_from_dict(cfg), progress=False)
+
+
 class _Crash(Exception):
     pass
 

@@ -105,6 +105,11 @@ class TrainConfig:
     weights (``torch.optim.swa_utils.AveragedModel``; KAIR trains its denoisers with d = 0.999): validation,
     ``best.safetensors`` and ``best.pt``'s ``state_dict`` are then the averaged weights, while ``last.pt`` keeps
     the raw ones (to resume) and the average under ``"ema"``. 0 turns it off; not combined with ``qat``.
+    ``amp`` runs a CUDA run's forward pass in float16 with loss scaling. ``cpu_bf16`` runs a CPU run's forward
+    pass under bfloat16 autocast (weights, optimiser state, loss and validation stay float32); on CPUs with
+    AVX-512 BF16 / AMX (Intel Sapphire Rapids and later) oneDNN's bfloat16 convolutions make a training step
+    about 3.6x faster (``rednet18_slim64_u2_nl``, batch 8 of 128 x 128, two cores). Refused on a CPU without
+    native bfloat16 (it would be emulated, slower than float32) and on a GPU run (use ``amp``).
     """
 
     model: str = "rednet30"
@@ -120,6 +125,7 @@ class TrainConfig:
     seed: int = 0
     out_dir: str = "runs/exp"
     amp: bool = True
+    cpu_bf16: bool = False
     threads: int = 0
     channels_last: bool = True
     multi_supervision: float = 1.0

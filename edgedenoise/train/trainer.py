@@ -133,6 +133,11 @@ class Validator:
         return float(np.mean(scores))
 
 
+def _native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX tiles), as oneDNN uses them."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def _loss(
     net: nn.Module,
     core: nn.Module,
@@ -143,10 +148,10 @@ def _loss(
 ) -> torch.Tensor:
     if alpha < 1.0 and hasattr(core, "forward_all"):
         out, preds = net(noisy, return_all=True)  # through DDP's forward, so gradients are synchronised
-        aux = sum(nn.functional.mse_loss(p, clean) for p in preds) / len(preds)
-        return alpha * nn.functional.mse_loss(out, clean) + (1 - alpha) * aux
+        aux = sum(nn.functional.mse_loss(p.float(), clean) for p in preds) / len(preds)
+        return alpha * nn.functional.mse_loss(out.float(), clean) + (1 - alpha) * aux
     out = net(noisy) if sigma is None else net(noisy, sigma)
-    return nn.functional.mse_loss(out, clean)
+    return nn.functional.mse_loss(out.float(), clean)
 
 
 def _warm_start(model: nn.Module, path: str) -> None:
@@ -301,6 +306,14 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     else:
         raise ConfigError(f"unknown optim.name {o.name!r}; use adam or sgd")
     use_amp = cfg.amp and device.type == "cuda"
+    if cfg.cpu_bf16 and device.type != "cpu":
+        raise ConfigError(f"cpu_bf16 applies to CPU training, this run is on {device.type}; set cpu_bf16: false")
+    if cfg.cpu_bf16 and not _native_bf16():
+        raise ConfigError(
+            "cpu_bf16: this CPU has neither AVX-512 BF16 nor AMX, so bfloat16 would be emulated and slower than "
+            "float32; set cpu_bf16: false"
+        )
+    autocast_dtype = torch.bfloat16 if cfg.cpu_bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     step, best, best_step, elapsed_before = 0, -math.inf, -1, 0.0
@@ -437,7 +450,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 t_cond = model_cfg(teacher).noise_level_input
                 t_out = teacher(noisy, sigma_map.to(device)) if t_cond else teacher(noisy)
                 clean = torch.lerp(clean, t_out.float(), cfg.distill.weight)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp or cfg.cpu_bf16):
             loss = _loss(net, model, noisy, clean, cfg.multi_supervision, sigma_in)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
