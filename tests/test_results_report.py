@@ -352,6 +352,20 @@ def test_update_replaces_only_the_named_models_rows() -> None:
     assert "slim_c" not in pruned["models"] and pruned["updates"][-1]["retired"] == ["slim_c"]
 
 
+def test_plot_title_names_every_machine_that_measured_a_point() -> None:
+    old = make_results()
+    assert render.plot_title(old) == "Quality vs speed — Test CPU, 2025-01-01"
+    new = make_results()
+    new["points"] = [point("slim_a", "int8", {"15": 31.5, "25": 29.15, "50": 26.0}, [20.0], [80.0])]
+    new["started_utc"], new["finished_utc"] = "2025-02-01 00:00:00 UTC", "2025-02-01 00:10:00 UTC"
+    same_cpu = collect.merge_update(old, new)
+    assert render.plot_title(same_cpu) == "Quality vs speed — Test CPU, 2025-01-01, 2025-02-01"
+    other_cpu = collect.merge_update(old, dict(new, machine=dict(new["machine"], cpu="Other CPU")))
+    assert render.plot_title(other_cpu) == (
+        "Quality vs speed — Other CPU, 2025-02-01; Test CPU, 2025-01-01 (frames/s compare within one machine only)"
+    )
+
+
 def results_errors() -> ModuleType:
     import edgedenoise.runtime.errors as errors
 

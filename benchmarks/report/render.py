@@ -368,6 +368,22 @@ def render_markdown(res: dict[str, Any], png_name: str) -> str:
     return "\n".join(lines)
 
 
+def plot_title(res: dict[str, Any]) -> str:
+    """The plot's title: the CPU and UTC date that measured its points, each machine once with its dates, and a
+    warning when they come from more than one machine (frames/s compare only within one machine)."""
+    dates: dict[str, set[str]] = {}
+    for p in res["points"]:
+        if p.get("quality"):
+            cpu, day = _measured(res, p)
+            dates.setdefault(cpu, set()).add(day)
+    if not dates:
+        return "Quality vs speed"
+    parts = [f"{cpu}, {', '.join(sorted(days))}" for cpu, days in sorted(dates.items())]
+    if len(parts) == 1:
+        return f"Quality vs speed — {parts[0]}"
+    return f"Quality vs speed — {'; '.join(parts)} (frames/s compare within one machine only)"
+
+
 def render_plot(res: dict[str, Any], path: Path) -> None:
     """PSNR (y) vs frames/s at the frame size (x, log), one labelled point per model/precision and baseline."""
     import matplotlib
@@ -419,7 +435,7 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(f"frames/s at {fw}x{fh} (batch 1, {s['backend']}, log scale)")
     ax.set_ylabel(f"{s['data']} PSNR at σ = {s['sigma']:g} (dB)")
-    ax.set_title(f"Quality vs speed — {res['machine'].get('cpu', '?')}, {res['finished_utc'][:10]}", fontsize=10)
+    ax.set_title(plot_title(res), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
