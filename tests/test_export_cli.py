@@ -156,3 +156,30 @@ def test_table_marks_a_failed_flavour() -> None:
     assert lines[2].split()[:4] == ["m.onnx", "fp32", "4.20", "MB"] and "reference" in lines[2]
     assert lines[3].split()[:7] == ["m.int8.cpu.onnx", "int8-cpu", "1.15", "MB", "45.12", "dB", "-0.050"]
     assert lines[4].split()[:4] == ["m.int8.trt.onnx", "int8-trt", "-", "FAILED"]
+
+
+def test_shipped_model_reexports_with_its_shipped_calibration(tmp_path: Path) -> None:
+    """``export --model NAME --int8`` calibrates a shipped model at the σ levels its shipped INT8 file records (read
+    here with the onnx library), so the FFDNet-cost model, whose file was calibrated at σ 15 / 25 / 50 because the
+    default 20 / 40 / 60 misses the 0.1 dB gate, re-exports within budget."""
+    import onnx
+
+    from edgedenoise.commands.export import shipped_calibration_sigmas
+    from edgedenoise.models.pretrained import WEIGHTS_DIR
+
+    name = "rednet18_slim64_u2_nl"
+    meta = {p.key: p.value for p in onnx.load(str(WEIGHTS_DIR / f"{name}.int8.cpu.onnx")).metadata_props}
+    recorded = tuple(json.loads(meta["edgedenoise.calibration"])["sigmas"])
+    assert recorded == (15.0, 25.0, 50.0)
+    assert shipped_calibration_sigmas(name) == recorded
+    assert shipped_calibration_sigmas(str(WEIGHTS_DIR / f"{name}.safetensors")) is None  # a file: defaults apply
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli, ["export", "--model", name, "--int8", "--flavour", "cpu", "-o", str(out), "--threads", "2",
+              "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "calibration σ 15, 25, 50: those of the shipped INT8 file" in res.output
+    written = {p.key: p.value for p in onnx.load(str(out / f"{name}.int8.cpu.onnx")).metadata_props}
+    assert json.loads(written["edgedenoise.calibration"])["sigmas"] == [15.0, 25.0, 50.0]

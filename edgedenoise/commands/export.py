@@ -107,7 +107,8 @@ def _parse_sigmas(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option(
     "--calib-sigmas",
     callback=_parse_sigmas,
-    help="AWGN levels (0-255, comma-separated) of the calibration inputs; default: spread over the trained range."
+    help="AWGN levels (0-255, comma-separated) of the calibration inputs; default: for a shipped model those of"
+    " its shipped INT8 file, else spread over the trained range."
     " Narrow it to your noise (e.g. 15,25,40) for an INT8 file that keeps fewer layers in float, docs/export.md.",
 )
 @click.option(
@@ -149,6 +150,11 @@ def export_cmd(
     from ..export.pipeline import ExportOptions, export_model
     from ..export.tensorrt_build import engine_notice, engines_available
 
+    if int8 and calib_sigmas is None:
+        calib_sigmas = shipped_calibration_sigmas(model)
+        if calib_sigmas:
+            levels = ", ".join(f"{v:g}" for v in calib_sigmas)
+            click.echo(f"calibration σ {levels}: those of the shipped INT8 file (--calib-sigmas overrides them)")
     with torch_threads(threads):  # torch runs the FP32 reference; export_model's threads= (0: all cores) is ORT's
         records = export_model(
             model, out_dir,
@@ -170,6 +176,35 @@ def export_cmd(
     failed = [r for r in records if not r.written]
     if failed:
         raise CalibrationError("; ".join(f"{r.path.name} not written: {r.failure}" for r in failed))
+
+
+def shipped_calibration_sigmas(model: str) -> tuple[float, ...] | None:
+    """The AWGN levels (0-255) the shipped CPU INT8 file of model name ``model`` was calibrated at, read from its
+    ``edgedenoise.calibration`` metadata; None for a model file, a name without a shipped INT8 file, or a file
+    without the record. Re-exporting a shipped model then reproduces the shipped calibration.
+
+    Raises:
+        UnknownModelError: ``model`` is neither a file nor a registered name.
+    """
+    import json
+
+    import onnx
+
+    from ..export.quantize import CALIBRATION_KEY
+    from ..models import model_file
+    from ..models.pretrained import WEIGHTS_DIR
+    from ..models.registry import resolve_name
+
+    if model_file(model) is not None:
+        return None
+    path = WEIGHTS_DIR / f"{resolve_name(model)}.int8.cpu.onnx"
+    if not path.is_file():
+        return None
+    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if CALIBRATION_KEY not in meta:
+        return None
+    sigmas = json.loads(meta[CALIBRATION_KEY]).get("sigmas")
+    return tuple(float(v) for v in sigmas) if sigmas else None
 
 
 @click.command("build")
