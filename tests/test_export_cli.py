@@ -87,7 +87,7 @@ def test_export_writes_every_artifact_and_the_table(exported: tuple[Path, Result
         convs = [n for n in g.node if n.op_type == "Conv"]
         assert producer.get(convs[0].input[0]) is None or producer[convs[0].input[0]].op_type != "DequantizeLinear"
         assert all(producer[c.input[0]].op_type == "DequantizeLinear" for c in convs[1:])
-        assert f"{path.name}: kept in float: {convs[0].name}" in res.output
+        assert f"{path.name}: 1 node kept in float: {convs[0].name}" in res.output
     fp16 = json.loads(read_metadata(out / "rednet10_s2.fp16.onnx")[QUALITY_KEY])
     assert fp16["finite"] is True and fp16["calib_images"] == 6 and fp16["calib_psnr_vs_fp32_db"] >= 45.0
     assert abs(fp16["drop_db"]) <= 0.02
@@ -181,5 +181,6 @@ def test_shipped_model_reexports_with_its_shipped_calibration(tmp_path: Path) ->
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "calibration σ 15, 25, 50: those of the shipped INT8 file" in res.output
+    assert f"{name}.int8.cpu.onnx: 21 nodes kept in float: " in res.output
     written = {p.key: p.value for p in onnx.load(str(out / f"{name}.int8.cpu.onnx")).metadata_props}
     assert json.loads(written["edgedenoise.calibration"])["sigmas"] == [15.0, 25.0, 50.0]

@@ -168,7 +168,8 @@ def export_cmd(
         click.echo(line)
     for r in records:
         if r.kept_float:
-            click.echo(f"{r.path.name}: kept in float: {', '.join(r.kept_float)}")
+            n = len(r.kept_float)
+            click.echo(f"{r.path.name}: {n} node{'s' if n != 1 else ''} kept in float: {', '.join(r.kept_float)}")
     if not engines_available():
         written = [r for r in records if r.written]
         gpu = [r.path for r in written if r.precision == "fp16" or (r.precision == "int8" and r.flavour == "trt")]
