@@ -189,8 +189,7 @@ def shipped_calibration_sigmas(model: str) -> tuple[float, ...] | None:
     """
     import json
 
-    import onnx
-
+    from ..export.onnx_export import read_metadata
     from ..export.quantize import CALIBRATION_KEY
     from ..models import model_file
     from ..models.pretrained import WEIGHTS_DIR
@@ -201,7 +200,7 @@ def shipped_calibration_sigmas(model: str) -> tuple[float, ...] | None:
     path = WEIGHTS_DIR / f"{resolve_name(model)}.int8.cpu.onnx"
     if not path.is_file():
         return None
-    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    meta = read_metadata(path)
     if CALIBRATION_KEY not in meta:
         return None
     sigmas = json.loads(meta[CALIBRATION_KEY]).get("sigmas")

@@ -109,8 +109,8 @@ class TrainConfig:
     pass under bfloat16 autocast (weights, optimiser state, loss and validation stay float32); on CPUs with
     AVX-512 BF16 / AMX (Intel Sapphire Rapids and later) oneDNN's bfloat16 convolutions make a training step
     about 3.6x faster (``rednet18_slim64_u2_nl``, batch 8 of 128 x 128, two cores; 8.1 against 2.5 steps per
-    second over a whole run). Refused on a CPU without
-    native bfloat16 (it would be emulated, slower than float32) and on a GPU run (use ``amp``).
+    second over a whole run). Refused on a CPU without native bfloat16 (it would be emulated, slower than
+    float32) and on a GPU run (use ``amp``).
     """
 
     model: str = "rednet30"
